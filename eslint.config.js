@@ -1,0 +1,43 @@
+// Lint rules that guard the project's shape: no import cycles, no floating
+// promises, and the one-way dependency rule from DESIGN.md (policy imports
+// nothing of ours; agent and control plane never import each other).
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import importX from 'eslint-plugin-import-x';
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'coverage/**', 'schemas/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: { allowDefaultProject: ['*.js'] }, tsconfigRootDir: import.meta.dirname },
+    },
+    plugins: { 'import-x': importX },
+    rules: {
+      'import-x/no-cycle': 'error',
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
+      '@typescript-eslint/no-unnecessary-condition': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['services/policy/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/agent/**', '**/control-plane/**', '**/cli/**', '**/web/**'], message: 'services/policy is the shared core; it imports no other part.' },
+            { group: ['node:fs', 'node:fs/*', 'node:net', 'node:child_process', 'fs', 'net', 'child_process'], message: 'services/policy does no I/O.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['bin/*.js', 'eslint.config.js'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);
