@@ -11,7 +11,10 @@ export default tseslint.config(
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.js'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['*.js'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     plugins: { 'import-x': importX },
     rules: {
@@ -24,13 +27,28 @@ export default tseslint.config(
   },
   {
     files: ['services/policy/**'],
+    ignores: ['services/policy/**/*.test.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            { group: ['**/agent/**', '**/control-plane/**', '**/cli/**', '**/web/**'], message: 'services/policy is the shared core; it imports no other part.' },
-            { group: ['node:fs', 'node:fs/*', 'node:net', 'node:child_process', 'fs', 'net', 'child_process'], message: 'services/policy does no I/O.' },
+            {
+              group: ['**/agent/**', '**/control-plane/**', '**/cli/**', '**/web/**'],
+              message: 'services/policy is the shared core; it imports no other part.',
+            },
+            {
+              group: [
+                'node:fs',
+                'node:fs/*',
+                'node:net',
+                'node:child_process',
+                'fs',
+                'net',
+                'child_process',
+              ],
+              message: 'services/policy does no I/O.',
+            },
           ],
         },
       ],

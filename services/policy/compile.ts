@@ -34,7 +34,7 @@ function compileCondition(c: CanonicalCondition): CompiledCondition {
       bytesPerSec: parseSize(c.growth.above),
       windowMs: parseDuration(c.growth.window),
     };
-  return { kind: 'swap', below: parseSizeOrPercent(c.swap.below) };
+  return { kind: 'swap', below: parseSizeOrPercent(c.swap.below), noSwap: c.swap.noSwap };
 }
 
 function compileAction(a: CanonicalAction): CompiledAction {
@@ -43,8 +43,8 @@ function compileAction(a: CanonicalAction): CompiledAction {
       kind: 'kill',
       victim: a.kill.victim,
       among: a.kill.among,
-      prefer: a.kill.prefer.map(compileRegex),
-      avoid: a.kill.avoid.map(compileRegex),
+      prefer: a.kill.prefer.map((s) => compileRegex(s)),
+      avoid: a.kill.avoid.map((s) => compileRegex(s)),
       graceMs: parseDuration(a.kill.grace),
       repeat: a.kill.repeat,
     };

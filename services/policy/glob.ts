@@ -14,6 +14,9 @@ export class GlobError extends Error {
   }
 }
 
+/** More path segments than any real cgroup tree needs, and few enough to match cheaply. */
+export const MAX_GLOB_SEGMENTS = 64;
+
 type Segment = { kind: 'any-depth' } | { kind: 'pattern'; text: string; re: RegExp | null };
 
 export interface CgroupGlob {
@@ -43,6 +46,11 @@ function parseSegments(source: string): Segment[] {
   if (source === '/') return [];
   const body = source.endsWith('/') ? source.slice(1, -1) : source.slice(1);
   const parts = body.split('/');
+  if (parts.length > MAX_GLOB_SEGMENTS)
+    throw new GlobError(
+      `cgroup glob ${JSON.stringify(source)} has ${parts.length} segments`,
+      `use at most ${MAX_GLOB_SEGMENTS}; ** matches any depth`,
+    );
   return parts.map((text) => {
     if (text === '')
       throw new GlobError(
@@ -71,27 +79,38 @@ function segmentMatches(seg: Segment & { kind: 'pattern' }, name: string): boole
   return seg.re ? seg.re.test(name) : seg.text === name;
 }
 
-function matchFrom(
-  segs: readonly Segment[],
-  si: number,
-  names: readonly string[],
-  ni: number,
-): boolean {
-  if (si === segs.length) return ni === names.length;
-  const seg = segs[si];
-  if (!seg) return false;
-  if (seg.kind === 'any-depth') {
-    for (let k = ni; k <= names.length; k++) if (matchFrom(segs, si + 1, names, k)) return true;
-    return false;
-  }
-  const name = names[ni];
-  if (name === undefined || !segmentMatches(seg, name)) return false;
-  return matchFrom(segs, si + 1, names, ni + 1);
+/**
+ * Does segs[si..] match names[ni..]? Memoised on (si, ni), so a glob with
+ * many `**` stays polynomial: the agent runs this for every memcg on every
+ * tick, and delegated cgroup trees can be deep.
+ */
+function matchSegments(segs: readonly Segment[], names: readonly string[]): boolean {
+  const memo = new Map<number, boolean>();
+  const width = names.length + 1;
+  const go = (si: number, ni: number): boolean => {
+    if (si === segs.length) return ni === names.length;
+    const key = si * width + ni;
+    const cached = memo.get(key);
+    if (cached !== undefined) return cached;
+    const seg = segs[si];
+    let result = false;
+    if (!seg) result = false;
+    else if (seg.kind === 'any-depth') {
+      // ** absorbs nothing and moves on, or absorbs one more name.
+      result = go(si + 1, ni) || (ni < names.length && go(si, ni + 1));
+    } else {
+      const name = names[ni];
+      result = name !== undefined && segmentMatches(seg, name) && go(si + 1, ni + 1);
+    }
+    memo.set(key, result);
+    return result;
+  };
+  return go(0, 0);
 }
 
 export function compileGlob(source: string): CgroupGlob {
   const segments = parseSegments(source);
-  const matches = (path: string): boolean => matchFrom(segments, 0, splitCgroupPath(path), 0);
+  const matches = (path: string): boolean => matchSegments(segments, splitCgroupPath(path));
   return {
     source,
     segments,
@@ -99,7 +118,7 @@ export function compileGlob(source: string): CgroupGlob {
     matchesSelfOrAncestor(path: string): boolean {
       const names = splitCgroupPath(path);
       for (let n = names.length; n >= 0; n--) {
-        if (matchFrom(segments, 0, names.slice(0, n), 0)) return true;
+        if (matchSegments(segments, names.slice(0, n))) return true;
       }
       return false;
     },
@@ -131,26 +150,26 @@ function segSubset(a: Segment & { kind: 'pattern' }, b: Segment & { kind: 'patte
  * partial wildcards, never a wrong `true`.
  */
 export function globCoveredBy(a: CgroupGlob, b: CgroupGlob): boolean {
-  const memo = new Map<string, boolean>();
-  // cover(i, j): paths matched by a.segments[i..] are covered by b.segments[j..]
-  // (with "covered" allowing b to end early: b's match of an ancestor covers the subtree).
-  const cover = (i: number, j: number): boolean => {
-    const key = `${i},${j}`;
-    const cached = memo.get(key);
-    if (cached !== undefined) return cached;
-    let result: boolean;
-    const sb = b.segments[j];
-    const sa = a.segments[i];
-    if (j === b.segments.length) result = true;
-    else if (sb?.kind === 'any-depth') {
-      // b's ** can absorb any number of a's segments, including all of them.
-      result = j + 1 === b.segments.length;
-      for (let k = i; !result && k <= a.segments.length; k++) result = cover(k, j + 1);
-    } else if (i === a.segments.length || !sa || !sb) result = false;
-    else if (sa.kind === 'any-depth') result = false;
-    else result = segSubset(sa, sb) && cover(i + 1, j + 1);
-    memo.set(key, result);
-    return result;
-  };
-  return cover(0, 0);
+  const n = a.segments.length;
+  const m = b.segments.length;
+  // cover[i][j]: paths matched by a.segments[i..] are covered by b.segments[j..]
+  // ("covered" lets b end early: matching an ancestor covers the subtree).
+  // Filled from the end so each cell is computed once: O(n·m).
+  const cover: boolean[][] = Array.from({ length: n + 1 }, () =>
+    new Array<boolean>(m + 1).fill(false),
+  );
+  for (let i = n; i >= 0; i--) {
+    const row = cover[i] ?? [];
+    row[m] = true;
+    for (let j = m - 1; j >= 0; j--) {
+      const sb = b.segments[j];
+      const sa = a.segments[i];
+      if (sb?.kind === 'any-depth') {
+        // b's ** absorbs none of a's remaining segments, or one more of them.
+        row[j] = (row[j + 1] ?? false) || (i < n && (cover[i + 1]?.[j] ?? false));
+      } else if (i === n || !sa || !sb || sa.kind === 'any-depth') row[j] = false;
+      else row[j] = segSubset(sa, sb) && (cover[i + 1]?.[j + 1] ?? false);
+    }
+  }
+  return cover[0]?.[0] ?? false;
 }

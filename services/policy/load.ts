@@ -7,7 +7,7 @@ import { compilePolicy } from './compile.ts';
 import { formatPath, type PolicyIssue } from './issues.ts';
 import type { CanonicalPolicy, CompiledPolicy } from './model.ts';
 import { normalize, stableStringify } from './normalize.ts';
-import { parseText, type SourceMap } from './parse.ts';
+import { MAX_DEPTH, parseText, type SourceMap } from './parse.ts';
 import { PolicySchema } from './schema.ts';
 import { structuralIssues, type RawIssue } from './structure.ts';
 
@@ -42,7 +42,36 @@ function toIssue(r: RawIssue & { severity?: 'warning' }, map?: SourceMap): Polic
   };
 }
 
+/** Nesting depth of a plain value, without recursion (a deep value must not overflow the stack). */
+function valueDepth(value: unknown, limit: number): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const top = stack.pop();
+    if (!top) break;
+    const [v, d] = top;
+    if (v === null || typeof v !== 'object') continue;
+    if (d + 1 > max) max = d + 1;
+    if (max > limit) return max;
+    for (const child of Object.values(v)) stack.push([child, d + 1]);
+  }
+  return max;
+}
+
 export function loadPolicyValue(value: unknown, sourceMap?: SourceMap): LoadResult {
+  if (valueDepth(value, MAX_DEPTH) > MAX_DEPTH)
+    return {
+      ok: false,
+      document: value,
+      issues: [
+        {
+          path: '',
+          message: `document nests deeper than ${MAX_DEPTH} levels`,
+          hint: 'flatten the conditions',
+          severity: 'error',
+        },
+      ],
+    };
   let raw: (RawIssue & { severity?: 'warning' })[];
   let canonical: CanonicalPolicy | undefined;
   try {

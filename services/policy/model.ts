@@ -38,7 +38,7 @@ export type CanonicalCondition =
   | { available: { below: CanonicalQuantity } }
   | { oom: { on: 'any' | 'stuck' | 'event' } }
   | { growth: { above: CanonicalSize; window: string } }
-  | { swap: { below: CanonicalQuantity } };
+  | { swap: { below: CanonicalQuantity; noSwap: 'ignore' | 'fire' } };
 
 export interface CanonicalKill {
   victim: VictimStrategy;
@@ -98,7 +98,8 @@ export interface CanonicalPolicy {
 export type Scope = { kind: 'global' } | { kind: 'cgroup'; glob: CgroupGlob };
 
 export type CompiledCondition =
-  | { kind: 'any' | 'all'; children: CompiledCondition[] }
+  | { kind: 'any'; children: CompiledCondition[] }
+  | { kind: 'all'; children: CompiledCondition[] }
   | {
       kind: 'pressure';
       pressureKind: 'some' | 'full';
@@ -110,7 +111,7 @@ export type CompiledCondition =
   | { kind: 'available'; below: Quantity }
   | { kind: 'oom'; on: 'any' | 'stuck' | 'event' }
   | { kind: 'growth'; bytesPerSec: number; windowMs: number }
-  | { kind: 'swap'; below: Quantity };
+  | { kind: 'swap'; below: Quantity; noSwap: 'ignore' | 'fire' };
 
 export type CompiledAction =
   | {

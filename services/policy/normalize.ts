@@ -2,7 +2,7 @@
 // structural check said (it reads defensively), so every problem in the
 // document is reported in one pass.
 import { compileGlob, globCoveredBy, GlobError, normalizeGlob } from './glob.ts';
-import { compileRegex, RegexError } from './regex.ts';
+import { compileRegex, newRegexBudget, RegexError } from './regex.ts';
 import type { PathSegment } from './parse.ts';
 import type { RawIssue } from './structure.ts';
 import {
@@ -30,7 +30,12 @@ import { TRIGGER_KINDS, VICTIM_STRATEGIES } from './schema.ts';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+/**
+ * A list, cut to the schema's maxItems: the structure check already reports
+ * the excess, and meaning checks (regex analysis above all) must not run on
+ * tens of thousands of entries.
+ */
+const arr = (v: unknown, max = 256): unknown[] => (Array.isArray(v) ? v.slice(0, max) : []);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 export const MAX_CONDITION_DEPTH = 8;
@@ -65,6 +70,7 @@ export interface NormalizeResult {
 
 export function normalize(raw: unknown): NormalizeResult {
   const issues: RawIssue[] = [];
+  const regexBudget = newRegexBudget();
   const err = (path: PathSegment[], message: string, hint: string): void => {
     issues.push({ path, message, hint });
   };
@@ -178,7 +184,7 @@ export function normalize(raw: unknown): NormalizeResult {
           'move them to an entry with cgroup:',
         );
       const src = str(p[kind]) ?? '';
-      const re = guard([...path, kind], () => compileRegex(src));
+      const re = guard([...path, kind], () => compileRegex(src, regexBudget));
       if (!re) return;
       protectRegexes.push({ re, path: [...path, kind], source: src });
       protect.push(kind === 'process' ? { process: src } : { cmdline: src });
@@ -242,7 +248,7 @@ export function normalize(raw: unknown): NormalizeResult {
           'the memcg only goes OOM at a limit; set memoryMax here or make sure one is set elsewhere',
         );
     }
-    if (Object.keys(entry).length === 1)
+    if (Object.keys(c).every((k) => k === 'match'))
       warn(path, 'sets nothing', 'add a setting such as memoryMax, or remove the entry');
     cgroups.push(entry);
   });
@@ -274,8 +280,10 @@ export function normalize(raw: unknown): NormalizeResult {
 
     // A kill rule must have someone it may kill.
     if (action && 'kill' in action) {
-      if (scopeGlob) {
-        const cover = protectGlobs.find((g) => globCoveredBy(scopeGlob, g));
+      // A global rule chooses among every process, i.e. everything below "/".
+      const candidates = isGlobal ? compileGlob('/**') : scopeGlob;
+      if (candidates) {
+        const cover = protectGlobs.find((g) => globCoveredBy(candidates, g));
         if (cover)
           err(
             [...path, 'scope'],
@@ -322,7 +330,7 @@ export function normalize(raw: unknown): NormalizeResult {
     const keys = Object.keys(c);
     const key = keys.length === 1 ? keys[0] : undefined;
     if (key === 'any' || key === 'all') {
-      const children = arr(c[key])
+      const children = arr(c[key], 32)
         .map((x, j) => normalizeCondition(x, [...path, key, j], depth + 1, global))
         .filter((x): x is CanonicalCondition => x !== undefined);
       return key === 'any' ? { any: sortUnique(children) } : { all: sortUnique(children) };
@@ -376,7 +384,9 @@ export function normalize(raw: unknown): NormalizeResult {
         if (below && ('percent' in below ? below.percent === 0 : below.bytes === 0))
           err([...tp, 'below'], 'nothing is ever below 0', 'use a threshold above 0, e.g. 5%');
         const q = below ? canonQuantity(below) : 0;
-        return key === 'available' ? { available: { below: q } } : { swap: { below: q } };
+        return key === 'available'
+          ? { available: { below: q } }
+          : { swap: { below: q, noSwap: t.noSwap === 'fire' ? 'fire' : 'ignore' } };
       }
       case 'oom':
         return { oom: { on: t.on === 'stuck' || t.on === 'event' ? t.on : DEFAULTS.oomOn } };
@@ -419,11 +429,13 @@ export function normalize(raw: unknown): NormalizeResult {
         );
       const regexes = (key: 'prefer' | 'avoid'): string[] =>
         sortUnique(
-          arr(k[key])
+          arr(k[key], 64)
             .map((p, j) => {
               const src = str(p);
               if (src === undefined) return undefined;
-              return guard([...path, 'kill', key, j], () => compileRegex(src)) ? src : undefined;
+              return guard([...path, 'kill', key, j], () => compileRegex(src, regexBudget))
+                ? src
+                : undefined;
             })
             .filter((x): x is string => x !== undefined),
         );
@@ -513,7 +525,8 @@ function checkOrdering(
   const max = v.memoryMax;
   const absolute = (k: (typeof order)[number]): number | undefined => {
     const x = v[k];
-    if (x === undefined || x === 'max') return x === 'max' ? Infinity : undefined;
+    if (x === undefined || x === 'max')
+      return x === 'max' && k === 'memoryMax' ? Infinity : undefined;
     if ('bytes' in x) return x.bytes;
     if (k !== 'memoryMax' && max !== undefined && max !== 'max' && 'bytes' in max)
       return Math.floor((x.percent / 100) * max.bytes);
@@ -544,5 +557,6 @@ function checkOrdering(
 
 /** A protection regex that matches arbitrary strings protects every process. */
 function matchesEverything(re: RegExp): boolean {
-  return ['', 'x', 'qZ-9 /._', 'kworker/0:1'].every((s) => re.test(s));
+  // comm and command lines are never empty, so "." is as total as ".*".
+  return ['x', 'Z', '0', 'qZ-9 /._', 'kworker/0:1', '-', ' ', 'é'].every((s) => re.test(s));
 }

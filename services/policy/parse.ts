@@ -3,13 +3,15 @@
 // formats get positions. Caps on size, nesting and aliases keep hostile input
 // from exhausting the validator.
 import {
+  Composer,
   LineCounter,
+  Parser,
   isAlias,
   isMap,
-  isPair,
   isScalar,
   isSeq,
-  parseDocument,
+  type CST,
+  type Document,
   type Node,
 } from 'yaml';
 import type { PolicyIssue } from './issues.ts';
@@ -40,18 +42,37 @@ export function detectFormat(text: string): 'yaml' | 'json' {
   return /^\s*[{[]/.test(text) ? 'json' : 'yaml';
 }
 
-function depthOf(node: unknown, depth: number): number {
-  if (depth > MAX_DEPTH) return depth;
-  if (isMap(node) || isSeq(node)) {
-    let max = depth;
-    for (const item of node.items) {
-      const child = isPair(item) ? item.value : item;
-      max = Math.max(max, depthOf(child, depth + 1));
-      if (max > MAX_DEPTH) break;
+/**
+ * Nesting depth of the token tree, measured without recursion and before any
+ * document is built: the YAML composer recurses, so a document nested a few
+ * thousand levels deep would overflow the stack (and can abort V8) if it were
+ * composed first.
+ */
+function tokenDepth(tokens: readonly CST.Token[]): number {
+  let max = 0;
+  const stack: [unknown, number][] = tokens.map((t) => [t, 0]);
+  while (stack.length > 0) {
+    const top = stack.pop();
+    if (!top) break;
+    const [t, d] = top;
+    if (!t || typeof t !== 'object') continue;
+    const tok = t as {
+      type?: string;
+      value?: unknown;
+      items?: { key?: unknown; value?: unknown }[];
+    };
+    const collection =
+      tok.type === 'block-map' || tok.type === 'block-seq' || tok.type === 'flow-collection';
+    const depth = collection ? d + 1 : d;
+    if (depth > max) max = depth;
+    if (max > MAX_DEPTH) return max;
+    if (tok.type === 'document' && tok.value) stack.push([tok.value, depth]);
+    for (const it of tok.items ?? []) {
+      if (it.key) stack.push([it.key, depth]);
+      if (it.value) stack.push([it.value, depth]);
     }
-    return max;
   }
-  return depth;
+  return max;
 }
 
 export function parseText(text: string): { parsed?: ParsedText; issues: PolicyIssue[] } {
@@ -68,20 +89,44 @@ export function parseText(text: string): { parsed?: ParsedText; issues: PolicyIs
     };
   const format = detectFormat(text);
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, {
-    lineCounter,
-    prettyErrors: false,
-    uniqueKeys: true,
-    schema: 'core',
-    merge: false,
-    strict: true,
-    stringKeys: true,
-  });
+  const tokens = [...new Parser(lineCounter.addNewLine).parse(text)];
+  if (tokenDepth(tokens) > MAX_DEPTH)
+    return {
+      issues: [
+        {
+          path: '',
+          message: `document nests deeper than ${MAX_DEPTH} levels`,
+          hint: 'flatten the conditions',
+        },
+      ],
+    };
+  const docs: Document.Parsed[] = [
+    ...new Composer({
+      prettyErrors: false,
+      uniqueKeys: true,
+      schema: 'core',
+      merge: false,
+      strict: true,
+      stringKeys: true,
+    }).compose(tokens),
+  ];
   const toPos = (offset: number): Position => {
     const p = lineCounter.linePos(offset);
     return { line: p.line, column: p.col };
   };
+  const doc = docs[0];
+  // An empty file (or one with only comments) holds no document: its value is null.
+  if (!doc)
+    return { parsed: { value: null, sourceMap: { locate: () => undefined }, format }, issues: [] };
   const issues: PolicyIssue[] = [];
+  const second = docs[1];
+  if (second)
+    issues.push({
+      path: '',
+      ...toPos(second.range[0]),
+      message: 'the file holds more than one YAML document',
+      hint: 'put one policy in each file',
+    });
   for (const e of doc.errors) {
     const pos = toPos(e.pos[0]);
     issues.push({
@@ -93,16 +138,6 @@ export function parseText(text: string): { parsed?: ParsedText; issues: PolicyIs
     });
   }
   if (issues.length > 0) return { issues };
-  if (depthOf(doc.contents, 0) > MAX_DEPTH)
-    return {
-      issues: [
-        {
-          path: '',
-          message: `document nests deeper than ${MAX_DEPTH} levels`,
-          hint: 'flatten the conditions',
-        },
-      ],
-    };
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: MAX_ALIASES });

@@ -19,10 +19,24 @@ export class RegexError extends Error {
   }
 }
 
-const cache = new Map<string, { ok: true } | { ok: false; message: string; hint: string }>();
+const cache = new Map<string, Verdict>();
+
+/** Time one document may spend in ReDoS analysis, all patterns together. */
+export const REGEX_BUDGET_MS = 2000;
+/** Time one pattern may take; a pattern not shown safe in time is refused. */
+export const REGEX_TIMEOUT_MS = 1000;
+
+/** A shared deadline for the regexes of one document, so N slow patterns cannot add up. */
+export interface RegexBudget {
+  deadline: number;
+}
+
+export const newRegexBudget = (): RegexBudget => ({
+  deadline: performance.now() + REGEX_BUDGET_MS,
+});
 
 /** Compiles a policy regex, refusing invalid and catastrophically backtracking ones. */
-export function compileRegex(source: string): RegExp {
+export function compileRegex(source: string, budget?: RegexBudget): RegExp {
   if (source.length > MAX_REGEX_LENGTH)
     throw new RegexError(
       `regex is ${source.length} characters long`,
@@ -39,17 +53,28 @@ export function compileRegex(source: string): RegExp {
   }
   let verdict = cache.get(source);
   if (!verdict) {
-    verdict = analyse(source);
-    if (cache.size > 10_000) cache.clear();
-    cache.set(source, verdict);
+    const left = budget ? budget.deadline - performance.now() : REGEX_TIMEOUT_MS;
+    if (left <= 0)
+      throw new RegexError(
+        `regex ${JSON.stringify(source)} was not analysed: the document's ${REGEX_BUDGET_MS} ms budget for regex analysis is spent`,
+        'use fewer or simpler patterns, e.g. one alternation ^(a|b|c)$ instead of many entries',
+      );
+    verdict = analyse(source, Math.max(1, Math.min(REGEX_TIMEOUT_MS, Math.floor(left))));
+    // A timeout depends on the machine; only definite verdicts are remembered.
+    if (verdict.ok || !verdict.timedOut) {
+      if (cache.size > 10_000) cache.clear();
+      cache.set(source, verdict);
+    }
   }
   if (!verdict.ok) throw new RegexError(verdict.message, verdict.hint);
   return re;
 }
 
-function analyse(source: string): { ok: true } | { ok: false; message: string; hint: string } {
-  // A fixed seed and the automaton checker keep the verdict the same on every run.
-  const result = checkSync(source, 'u', { timeout: 2000, randomSeed: 0 });
+type Verdict = { ok: true } | { ok: false; message: string; hint: string; timedOut?: boolean };
+
+function analyse(source: string, timeout: number): Verdict {
+  // A fixed seed keeps the verdict the same on every run.
+  const result = checkSync(source, 'u', { timeout, randomSeed: 0 });
   if (result.status === 'safe') return { ok: true };
   if (result.status === 'vulnerable') {
     const c = result.complexity;
@@ -61,9 +86,11 @@ function analyse(source: string): { ok: true } | { ok: false; message: string; h
       hint: 'remove nested or adjacent repetition of the same characters, e.g. write (a+)+ as a+ and .*a.*b.* as a.*b',
     };
   }
+  const timedOut = result.status === 'unknown' && result.error.kind === 'timeout';
   return {
     ok: false,
-    message: `regex ${JSON.stringify(source)} could not be shown safe (${result.status === 'unknown' ? result.error.kind : 'error'})`,
-    hint: 'simplify the pattern',
+    timedOut,
+    message: `regex ${JSON.stringify(source)} could not be shown safe${timedOut ? ` within ${timeout} ms` : ` (${result.status === 'unknown' ? result.error.kind : 'error'})`}`,
+    hint: 'simplify the pattern: fewer nested or bounded repetitions',
   };
 }

@@ -123,7 +123,15 @@ export const GrowthTriggerSchema = Type.Object(
 );
 
 export const SwapTriggerSchema = Type.Object(
-  { below: SizeOrPercentSchema },
+  {
+    below: SizeOrPercentSchema,
+    noSwap: Type.Optional(
+      Type.Union([Type.Literal('ignore'), Type.Literal('fire')], {
+        description:
+          'On a host without swap: ignore (no data, does not hold; the default) or fire (counts as 0% free, as earlyoom does).',
+      }),
+    ),
+  },
   { ...strict, description: 'Host SwapFree below a size or a share of SwapTotal.' },
 );
 
@@ -312,5 +320,8 @@ export type SwapTrigger = Static<typeof SwapTriggerSchema>;
 
 /** The JSON Schema exported for editors and the web UI. */
 export function policyJsonSchema(): TSchema {
-  return JSON.parse(JSON.stringify(PolicySchema)) as TSchema;
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    ...(JSON.parse(JSON.stringify(PolicySchema)) as TSchema),
+  };
 }

@@ -146,3 +146,11 @@ export interface History {
 }
 
 export const emptyHistory = (): History => ({ snapshots: [], actions: [], firingSince: {} });
+
+/** The JSON Schema of snapshot files. */
+export function snapshotJsonSchema(): unknown {
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    ...(JSON.parse(JSON.stringify(SnapshotSchema)) as object),
+  };
+}

@@ -179,7 +179,7 @@ function translate(
         hint:
           title && KIND_HINTS[title]
             ? KIND_HINTS[title]
-            : `write ${expected === 'boolean' ? 'true or false' : `a ${expected}`}`,
+            : `write ${expected === 'boolean' ? 'true or false' : `${/^[aeiou]/.test(expected) ? 'an' : 'a'} ${expected}`}`,
       };
     }
   }
@@ -206,7 +206,11 @@ function schemaAt(root: TSchema, path: PathSegment[]): TSchema | undefined {
 export function structuralIssues(schema: TSchema, value: unknown): RawIssue[] {
   const out: RawIssue[] = [];
   const seen = new Set<string>();
+  const missing = new Set<string>();
   for (const e of Value.Errors(schema, value)) {
+    // A missing field is reported once, as missing, not again as "undefined is not a …".
+    if (e.type === ValueErrorType.ObjectRequiredProperty) missing.add(e.path);
+    else if (e.value === undefined && missing.has(e.path)) continue;
     const issue = translate(e, (p) => schemaAt(schema, p));
     if (!issue) continue;
     const key = `${JSON.stringify(issue.path)}|${issue.message}`;

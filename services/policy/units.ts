@@ -43,7 +43,10 @@ function exactBytes(num: string, unit: number, original: string): number {
   }
   const bytes = scaled / scale;
   if (bytes > BigInt(MAX_SIZE)) {
-    throw new UnitError(`${original} is too large`, 'the largest size is 8Pi (2^53-1 bytes)');
+    throw new UnitError(
+      `${original} is too large`,
+      'the largest size is 2^53-1 bytes, just under 8Pi',
+    );
   }
   return Number(bytes);
 }
@@ -54,13 +57,17 @@ export function parseSize(value: unknown): number {
       throw new UnitError(`${value} is not a whole number of bytes`, SIZE_HINT);
     if (value < 0) throw new UnitError(`size ${value} is negative`, 'sizes are 0 or more bytes');
     if (value > MAX_SIZE)
-      throw new UnitError(`${value} is too large`, 'the largest size is 8Pi (2^53-1 bytes)');
+      throw new UnitError(
+        `${value} is too large`,
+        'the largest size is 2^53-1 bytes, just under 8Pi',
+      );
     return value;
   }
   if (typeof value !== 'string') throw new UnitError('expected a size', SIZE_HINT);
-  const s = value.trim();
+  // No trimming: the validator accepts exactly what the JSON Schema accepts.
+  const s = value;
   if (s.startsWith('-')) throw new UnitError(`size ${s} is negative`, 'sizes are 0 or more bytes');
-  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)$/.exec(s);
+  const m = /^([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)$/.exec(s);
   if (!m) throw new UnitError(`${JSON.stringify(value)} is not a size`, SIZE_HINT);
   const num = m[1] ?? '';
   const unit = m[2] ?? '';
@@ -80,9 +87,9 @@ export function parseSize(value: unknown): number {
 export function parsePercent(value: unknown): number {
   let n: number;
   if (typeof value === 'number') n = value;
-  else if (typeof value === 'string' && /^[0-9]+(\.[0-9]+)?%$/.test(value.trim()))
-    n = Number(value.trim().slice(0, -1));
-  else if (typeof value === 'string' && value.trim().startsWith('-'))
+  else if (typeof value === 'string' && /^[0-9]+(\.[0-9]+)?%$/.test(value))
+    n = Number(value.slice(0, -1));
+  else if (typeof value === 'string' && value.startsWith('-'))
     throw new UnitError(`percentage ${value} is negative`, 'use a value from 0% to 100%');
   else
     throw new UnitError(`${JSON.stringify(value)} is not a percentage`, 'write it as 30 or "30%"');
@@ -95,7 +102,7 @@ export function parsePercent(value: unknown): number {
 }
 
 export function isPercentString(value: unknown): value is string {
-  return typeof value === 'string' && value.trim().endsWith('%');
+  return typeof value === 'string' && value.endsWith('%');
 }
 
 export function parseSizeOrPercent(value: unknown): Quantity {
@@ -113,7 +120,7 @@ const DURATION_HINT = 'write a duration such as 500ms, 10s, 1m30s or 2h';
 
 export function parseDuration(value: unknown): number {
   if (typeof value !== 'string') throw new UnitError('expected a duration string', DURATION_HINT);
-  const s = value.trim();
+  const s = value;
   if (s.startsWith('-'))
     throw new UnitError(`duration ${s} is negative`, 'durations are 0 or more, e.g. 0s or 5s');
   if (!/^([0-9]+(ms|s|m|h))+$/.test(s))
