@@ -440,7 +440,9 @@ describe('canonical JSON', () => {
     expect(spec?.rules[1]).toEqual({
       name: 'host-low',
       scope: 'global',
-      when: { all: [{ available: { below: '5%' } }, { swap: { below: '10%' } }] },
+      when: {
+        all: [{ available: { below: '5%' } }, { swap: { below: '10%', noSwap: 'ignore' } }],
+      },
       action: {
         kill: {
           victim: 'largest',

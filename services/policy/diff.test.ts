@@ -349,11 +349,62 @@ describe('diffPolicies: rules', () => {
         path: 'spec.rules[name="web-notify"].when',
         kind: 'changed',
         before: { available: { below: '5%' } },
-        after: { swap: { below: '20%' } },
+        after: { swap: { below: '20%', noSwap: 'ignore' } },
         summary:
           'rule "web-notify": condition changed: was available memory below 5%, now swap free below 20%',
       },
     ]);
+  });
+
+  it('reports a noSwap change, and describes noSwap: fire', () => {
+    const ignore = variant((d) => {
+      rule(d, 'web-notify').when = { swap: { below: '10%' } };
+    });
+    const explicitIgnore = variant((d) => {
+      rule(d, 'web-notify').when = { swap: { below: '10%', noSwap: 'ignore' } };
+    });
+    const fire = variant((d) => {
+      rule(d, 'web-notify').when = { swap: { below: '10%', noSwap: 'fire' } };
+    });
+    // The default is ignore: spelling it out changes nothing.
+    expect(diffPolicies(ignore, explicitIgnore)).toEqual([]);
+    expect(diffPolicies(ignore, fire)).toEqual([
+      {
+        path: 'spec.rules[name="web-notify"].when.swap.noSwap',
+        kind: 'changed',
+        before: 'ignore',
+        after: 'fire',
+        summary: 'rule "web-notify": swap trigger now holds on hosts without swap (noSwap: fire)',
+      },
+    ]);
+    expect(summaries(fire, ignore)).toEqual([
+      'rule "web-notify": swap trigger no longer holds on hosts without swap (noSwap: ignore)',
+    ]);
+    // A threshold change and a noSwap change in one trigger are two changes.
+    const both = variant((d) => {
+      rule(d, 'web-notify').when = { swap: { below: '5%', noSwap: 'fire' } };
+    });
+    expect(summaries(ignore, both)).toEqual([
+      'rule "web-notify": swap-free threshold lowered from 10% to 5%',
+      'rule "web-notify": swap trigger now holds on hosts without swap (noSwap: fire)',
+    ]);
+    // Inside all: the noSwap change is reported at its condition's path.
+    const inAll = (noSwap: 'ignore' | 'fire'): CanonicalPolicy =>
+      variant((d) => {
+        rule(d, 'web-notify').when = {
+          all: [{ available: { below: '5%' } }, { swap: { below: '10%', noSwap } }],
+        };
+      });
+    const changes = diffPolicies(inAll('ignore'), inAll('fire'));
+    expect(changes).toHaveLength(1);
+    expect(changes[0]).toMatchObject({ kind: 'changed', before: 'ignore', after: 'fire' });
+    expect(changes[0]?.path).toMatch(
+      /^spec\.rules\[name="web-notify"\]\.when\.all\[\d\]\.swap\.noSwap$/,
+    );
+    const r = fire.spec.rules.find((x) => x.name === 'web-notify');
+    expect(r && describeRule(r)).toBe(
+      'notify (warning): "low memory" when swap free below 10% (no swap counts as 0 free) (in /web/*)',
+    );
   });
 
   it('reports each trigger field in words', () => {
@@ -751,6 +802,9 @@ describe('describeRule and describeCondition', () => {
         ],
       }),
     ).toBe('(OOM event or swap free below 1Gi) and memory pressure (some, avg60) above 20%');
+    expect(describeCondition({ swap: { below: '5%', noSwap: 'fire' } })).toBe(
+      'swap free below 5% (no swap counts as 0 free)',
+    );
     expect(describeCondition({ usage: { of: 'ram', above: '80%' } })).toBe(
       'memory usage above 80% of RAM',
     );

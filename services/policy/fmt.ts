@@ -32,7 +32,7 @@ import {
 import { normalizeGlob } from './glob.ts';
 import type { PolicyIssue } from './issues.ts';
 import { loadPolicy } from './load.ts';
-import { detectFormat } from './parse.ts';
+import { detectFormat, YAML_OPTIONS } from './parse.ts';
 import { PolicySchema } from './schema.ts';
 import {
   formatDuration,
@@ -391,14 +391,7 @@ function fixAliasOrder(doc: Document): boolean {
 }
 
 function formatYaml(text: string): { text: string } | { error: PolicyIssue } {
-  const doc = parseDocument(text, {
-    prettyErrors: false,
-    uniqueKeys: true,
-    schema: 'core',
-    merge: false,
-    strict: true,
-    stringKeys: true,
-  });
+  const doc = parseDocument(text, YAML_OPTIONS);
   formatNode(doc.contents, ROOT, 'root', undefined, text);
   if (!fixAliasOrder(doc))
     return {

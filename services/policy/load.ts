@@ -31,7 +31,7 @@ export function digestOf(c: CanonicalPolicy): string {
   return `sha256:${bytesToHex(sha256(utf8ToBytes(canonicalJson(c))))}`;
 }
 
-function toIssue(r: RawIssue & { severity?: 'warning' }, map?: SourceMap): PolicyIssue {
+function toIssue(r: RawIssue, map?: SourceMap): PolicyIssue {
   const pos = map?.locate(r.path, r.atKey);
   return {
     path: formatPath(r.path),
@@ -72,7 +72,7 @@ export function loadPolicyValue(value: unknown, sourceMap?: SourceMap): LoadResu
         },
       ],
     };
-  let raw: (RawIssue & { severity?: 'warning' })[];
+  let raw: RawIssue[];
   let canonical: CanonicalPolicy | undefined;
   try {
     const structural = structuralIssues(PolicySchema, value);

@@ -75,7 +75,7 @@ export function normalize(raw: unknown): NormalizeResult {
     issues.push({ path, message, hint });
   };
   const warn = (path: PathSegment[], message: string, hint: string): void => {
-    issues.push({ path, message, hint, ...{ severity: 'warning' as const } });
+    issues.push({ path, message, hint, severity: 'warning' });
   };
 
   // A bare number is bytes; `above: 95` almost always meant 95%.

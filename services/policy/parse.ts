@@ -20,6 +20,19 @@ export const MAX_DOCUMENT_BYTES = 1024 * 1024;
 export const MAX_DEPTH = 32;
 export const MAX_ALIASES = 64;
 
+/**
+ * How policy YAML is read everywhere (validation and fmt): YAML 1.2 core
+ * schema, no merge keys, duplicate keys are errors, keys are strings.
+ */
+export const YAML_OPTIONS = {
+  prettyErrors: false,
+  uniqueKeys: true,
+  schema: 'core',
+  merge: false,
+  strict: true,
+  stringKeys: true,
+} as const;
+
 export type PathSegment = string | number;
 
 export interface Position {
@@ -100,16 +113,7 @@ export function parseText(text: string): { parsed?: ParsedText; issues: PolicyIs
         },
       ],
     };
-  const docs: Document.Parsed[] = [
-    ...new Composer({
-      prettyErrors: false,
-      uniqueKeys: true,
-      schema: 'core',
-      merge: false,
-      strict: true,
-      stringKeys: true,
-    }).compose(tokens),
-  ];
+  const docs: Document.Parsed[] = [...new Composer(YAML_OPTIONS).compose(tokens)];
   const toPos = (offset: number): Position => {
     const p = lineCounter.linePos(offset);
     return { line: p.line, column: p.col };

@@ -318,10 +318,15 @@ export type OomTrigger = Static<typeof OomTriggerSchema>;
 export type GrowthTrigger = Static<typeof GrowthTriggerSchema>;
 export type SwapTrigger = Static<typeof SwapTriggerSchema>;
 
-/** The JSON Schema exported for editors and the web UI. */
-export function policyJsonSchema(): TSchema {
+/** A schema as plain JSON Schema (draft-07), for editors, the web UI and other validators. */
+export function toJsonSchema(schema: TSchema): TSchema {
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
-    ...(JSON.parse(JSON.stringify(PolicySchema)) as TSchema),
+    ...(JSON.parse(JSON.stringify(schema)) as TSchema),
   };
+}
+
+/** The JSON Schema exported for editors and the web UI. */
+export function policyJsonSchema(): TSchema {
+  return toJsonSchema(PolicySchema);
 }

@@ -4,6 +4,7 @@
 // Sizes are bytes, times are milliseconds since the Unix epoch, pressure
 // values are percentages as the kernel prints them (avg10=12.50 → 12.5).
 import { Type, type Static } from '@sinclair/typebox';
+import { toJsonSchema } from './schema.ts';
 
 const strict = { additionalProperties: false } as const;
 const Bytes = Type.Integer({ minimum: 0, description: 'bytes' });
@@ -149,8 +150,5 @@ export const emptyHistory = (): History => ({ snapshots: [], actions: [], firing
 
 /** The JSON Schema of snapshot files. */
 export function snapshotJsonSchema(): unknown {
-  return {
-    $schema: 'http://json-schema.org/draft-07/schema#',
-    ...(JSON.parse(JSON.stringify(SnapshotSchema)) as object),
-  };
+  return toJsonSchema(SnapshotSchema);
 }

@@ -11,6 +11,8 @@ export interface RawIssue {
   hint: string;
   /** Point at the key rather than the value (unknown keys). */
   atKey?: boolean;
+  /** Warnings are reported but do not make a document invalid. */
+  severity?: 'warning';
 }
 
 function pointerToPath(pointer: string): PathSegment[] {

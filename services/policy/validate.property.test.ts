@@ -141,13 +141,20 @@ const trigger = (global: boolean): fc.Arbitrary<Json> =>
     fc
       .record({ above: size(), window: durationIn(1000, 3_600_000) }, { requiredKeys: ['above'] })
       .map((growth) => ({ growth })),
-    fc.oneof(percentText, size()).map((below) => ({ swap: { below } })),
+    fc
+      .record(
+        { below: fc.oneof(percentText, size()), noSwap: fc.constantFrom('ignore', 'fire') },
+        { requiredKeys: ['below'] },
+      )
+      .map((swap) => ({ swap })),
   );
 
 const condition = (global: boolean): fc.Arbitrary<Json> =>
   fc.letrec<{ cond: Json }>((tie) => ({
+    // At most 7 levels of any/all, so a trigger sits at most 8 levels deep:
+    // the limit (MAX_CONDITION_DEPTH). Past it, only triggers are drawn.
     cond: fc.oneof(
-      { depthSize: 'small', withCrossShrink: true },
+      { depthSize: 'small', withCrossShrink: true, maxDepth: 7 },
       trigger(global),
       fc.array(tie('cond'), { minLength: 1, maxLength: 4 }).map((any) => ({ any })),
       fc.array(tie('cond'), { minLength: 1, maxLength: 4 }).map((all) => ({ all })),
@@ -353,6 +360,7 @@ describe('(a) generated valid documents', () => {
     // The generator reaches every part of the language.
     for (const k of [
       ...['pressure', 'usage', 'available', 'oom', 'growth', 'swap', 'any', 'all'],
+      ...['noSwap'],
       ...['kill', 'throttle', 'notify', 'prefer', 'avoid', 'grace', 'repeat', 'among', 'victim'],
       ...['protect', 'cgroup', 'process', 'cmdline', 'cgroups', 'memoryMin', 'memoryLow'],
       ...['memoryHigh', 'memoryMax', 'swapMax', 'oomGroup', 'userspaceOom', 'killBudget'],

@@ -1,5 +1,6 @@
 // Decisions: kill, throttle, notify; dry-run; cooldowns and repeat; pending
-// kills; the kill budget; several rules in one evaluation; traces.
+// kills; one kill per target per tick; the kill budget; several rules in one
+// evaluation; traces.
 import { describe, expect, it } from 'vitest';
 import {
   GiB,
@@ -41,6 +42,17 @@ const snapshot = makeSnapshot({
 
 const killRule = (name: string, extra: Record<string, unknown> = {}, kill = {}) =>
   rule({ name, scope: '/batch/*', when: ALWAYS, action: { kill }, ...extra });
+
+/** A kill of the previous tick whose victim is still dying. */
+const pendingKill = (a: Partial<ActionRecord> & { rule: string }): ActionRecord =>
+  killRecord({ time: T0 - 1_000, pending: true, ...a });
+
+/** The reason of a kill rule held back by an earlier kill rule of the same tick. */
+const heldBackBy = (earlier: string, dryRun = false): string =>
+  `rule ${earlier} already ${dryRun ? 'would kill' : 'kills'} on overlapping targets this tick; waiting for its effect`;
+
+const killedPid = (d: { kill?: { among: string; pid?: number } }): number | undefined =>
+  d.kill?.among === 'process' ? d.kill.pid : undefined;
 
 describe('kill', () => {
   it('decides one victim per rule with every field the agent needs', () => {
@@ -235,40 +247,115 @@ describe('dry run', () => {
   });
 
   it('a real choice shields its victim from a later dry-run rule too', () => {
+    // The real kill of the previous tick is still pending: the dry-run rule
+    // reports the next victim, not the dying one.
+    const e = run(
+      makePolicy({ rules: [killRule('real'), killRule('dry', { dryRun: true })] }),
+      snapshot,
+      makeHistory({ actions: [pendingKill({ rule: 'real', pid: 101 })] }),
+    );
+    expect(outcomeOf(e, 'real')).toMatchObject({
+      outcome: 'suppressed',
+      reason: 'waiting for the previous victim (pid 101) to die',
+    });
+    expect(kills(e).map((d) => [d.rule, killedPid(d), d.enforce])).toEqual([['dry', 201, false]]);
+    expect(outcomeOf(e, 'dry').victim?.excluded).toEqual([
+      { reason: 'already being killed', count: 1, examples: ['pid 101 (spark)'] },
+    ]);
+  });
+
+  it('in the same tick, a real kill holds back a later overlapping dry-run rule', () => {
     const e = run(
       makePolicy({ rules: [killRule('real'), killRule('dry', { dryRun: true })] }),
       snapshot,
     );
-    expect(kills(e).map((d) => (d.kill?.among === 'process' ? d.kill.pid : 0))).toEqual([101, 201]);
+    expect(kills(e).map((d) => [d.rule, killedPid(d), d.enforce])).toEqual([['real', 101, true]]);
+    expect(outcomeOf(e, 'dry')).toMatchObject({
+      outcome: 'suppressed',
+      reason: heldBackBy('real'),
+    });
   });
 });
 
 describe('several rules in one evaluation', () => {
   it('enforcing kill rules never choose the same victim', () => {
-    const e = run(
-      makePolicy({ rules: [killRule('k1'), killRule('k2'), killRule('k3')] }),
+    // One kill per tick on overlapping targets, so the three rules take turns
+    // over three ticks; each skips the victims still dying from the earlier ticks.
+    const policy = makePolicy({ rules: [killRule('k1'), killRule('k2'), killRule('k3')] });
+    const tick1 = run(policy, snapshot);
+    expect(kills(tick1).map((d) => [d.rule, killedPid(d)])).toEqual([['k1', 101]]);
+    expect(outcomeOf(tick1, 'k2')).toMatchObject({
+      outcome: 'suppressed',
+      reason: heldBackBy('k1'),
+    });
+    expect(outcomeOf(tick1, 'k3')).toMatchObject({
+      outcome: 'suppressed',
+      reason: heldBackBy('k1'),
+    });
+
+    const tick2 = run(
+      policy,
       snapshot,
+      makeHistory({ actions: [pendingKill({ rule: 'k1', pid: 101 })] }),
     );
-    expect(kills(e).map((d) => (d.kill?.among === 'process' ? d.kill.pid : 0))).toEqual([
-      101, 201, 102,
-    ]);
-    expect(outcomeOf(e, 'k2').victim?.excluded).toEqual([
+    expect(kills(tick2).map((d) => [d.rule, killedPid(d)])).toEqual([['k2', 201]]);
+    expect(outcomeOf(tick2, 'k2').victim?.excluded).toEqual([
       { reason: 'already being killed', count: 1, examples: ['pid 101 (spark)'] },
+    ]);
+    expect(outcomeOf(tick2, 'k3').reason).toBe(heldBackBy('k2'));
+
+    const tick3 = run(
+      policy,
+      snapshot,
+      makeHistory({
+        actions: [pendingKill({ rule: 'k1', pid: 101 }), pendingKill({ rule: 'k2', pid: 201 })],
+      }),
+    );
+    expect(kills(tick3).map((d) => [d.rule, killedPid(d)])).toEqual([['k3', 102]]);
+    expect(outcomeOf(tick3, 'k3').victim?.excluded).toEqual([
+      {
+        reason: 'already being killed',
+        count: 2,
+        examples: ['pid 101 (spark)', 'pid 201 (ffmpeg)'],
+      },
     ]);
   });
 
   it('a process kill after a cgroup kill skips the killed group members', () => {
+    const policy = makePolicy({
+      rules: [killRule('grp', {}, { among: 'cgroup' }), killRule('proc')],
+    });
+    const e = run(
+      policy,
+      snapshot,
+      makeHistory({ actions: [pendingKill({ rule: 'grp', cgroup: '/batch/a' })] }),
+    );
+    expect(outcomeOf(e, 'grp').outcome).toBe('suppressed');
+    expect(kills(e).map((d) => d.kill)).toMatchObject([{ among: 'process', pid: 201 }]);
+    expect(outcomeOf(e, 'proc').victim?.excluded).toEqual([
+      {
+        reason: 'already being killed',
+        count: 2,
+        examples: ['pid 101 (spark)', 'pid 102 (python3)'],
+      },
+    ]);
+  });
+
+  it('in the same tick, a process kill after an overlapping cgroup kill waits', () => {
     const e = run(
       makePolicy({ rules: [killRule('grp', {}, { among: 'cgroup' }), killRule('proc')] }),
       snapshot,
     );
     expect(kills(e).map((d) => d.kill)).toMatchObject([
       { among: 'cgroup', cgroup: '/batch/a', pids: [101, 102] },
-      { among: 'process', pid: 201 },
     ]);
+    expect(outcomeOf(e, 'proc')).toMatchObject({
+      outcome: 'suppressed',
+      reason: heldBackBy('grp'),
+    });
   });
 
-  it('a cgroup kill skips groups nested in or around one already being killed', () => {
+  describe('a cgroup kill skips groups nested in or around one already being killed', () => {
     const policy = makePolicy({
       rules: [
         rule({
@@ -285,25 +372,67 @@ describe('several rules in one evaluation', () => {
         }),
       ],
     });
-    const e = run(policy, snapshot);
-    expect(kills(e).map((d) => d.rule)).toEqual(['inner']);
-    expect(outcomeOf(e, 'outer')).toMatchObject({ outcome: 'no-victim' });
-    expect(outcomeOf(e, 'outer').victim?.excluded[0]?.reason).toBe('already being killed');
+
+    it('around: /batch while /batch/a is dying', () => {
+      const e = run(
+        policy,
+        snapshot,
+        makeHistory({ actions: [pendingKill({ rule: 'inner', cgroup: '/batch/a' })] }),
+      );
+      expect(kills(e)).toEqual([]);
+      expect(outcomeOf(e, 'inner').outcome).toBe('suppressed');
+      expect(outcomeOf(e, 'outer')).toMatchObject({ outcome: 'no-victim' });
+      expect(outcomeOf(e, 'outer').victim?.excluded[0]?.reason).toBe('already being killed');
+    });
+
+    it('nested: /batch/a while /batch is dying', () => {
+      const e = run(
+        policy,
+        snapshot,
+        makeHistory({ actions: [pendingKill({ rule: 'other', cgroup: '/batch' })] }),
+      );
+      expect(kills(e)).toEqual([]);
+      expect(outcomeOf(e, 'inner')).toMatchObject({ outcome: 'no-victim' });
+      expect(outcomeOf(e, 'inner').victim?.excluded[0]?.reason).toBe('already being killed');
+      expect(outcomeOf(e, 'outer')).toMatchObject({ outcome: 'no-victim' });
+    });
+
+    it('in the same tick, the rule on the enclosing group waits', () => {
+      const e = run(policy, snapshot);
+      expect(kills(e).map((d) => d.rule)).toEqual(['inner']);
+      expect(outcomeOf(e, 'outer')).toMatchObject({
+        outcome: 'suppressed',
+        reason: heldBackBy('inner'),
+      });
+    });
   });
 
-  // Semantics: "victims already chosen by an earlier enforcing rule in the
-  // same evaluation" are never candidates. A cgroup kill kills every member,
-  // but cgroupExclusion() ignores takenPids, so /batch/a is chosen although
-  // its pid 101 is already being killed by rule `proc`. Reported.
   it('a cgroup kill skips a group whose member an earlier rule is killing', () => {
+    const policy = makePolicy({
+      rules: [killRule('proc'), killRule('grp', {}, { among: 'cgroup' })],
+    });
+    const e = run(
+      policy,
+      snapshot,
+      makeHistory({ actions: [pendingKill({ rule: 'proc', pid: 101 })] }),
+    );
+    expect(outcomeOf(e, 'proc').outcome).toBe('suppressed');
+    expect(kills(e).map((d) => d.kill)).toMatchObject([{ among: 'cgroup', cgroup: '/batch/b' }]);
+    expect(outcomeOf(e, 'grp').victim?.excluded).toEqual([
+      { reason: 'already being killed', count: 1, examples: ['/batch/a'] },
+    ]);
+  });
+
+  it('in the same tick, a cgroup kill after an overlapping process kill waits', () => {
     const e = run(
       makePolicy({ rules: [killRule('proc'), killRule('grp', {}, { among: 'cgroup' })] }),
       snapshot,
     );
-    expect(kills(e).map((d) => d.kill)).toMatchObject([
-      { among: 'process', pid: 101 },
-      { among: 'cgroup', cgroup: '/batch/b' },
-    ]);
+    expect(kills(e).map((d) => d.kill)).toMatchObject([{ among: 'process', pid: 101 }]);
+    expect(outcomeOf(e, 'grp')).toMatchObject({
+      outcome: 'suppressed',
+      reason: heldBackBy('proc'),
+    });
   });
 
   it('every rule has exactly one outcome, in policy order', () => {
@@ -496,6 +625,235 @@ describe('pending kills', () => {
   });
 });
 
+describe('one kill per target per tick', () => {
+  const on = (
+    name: string,
+    scope: string,
+    extra: Record<string, unknown> = {},
+    when: Record<string, unknown> = ALWAYS,
+  ) => rule({ name, scope, when, action: { kill: {} }, ...extra });
+
+  it('a later kill rule on overlapping targets is suppressed, with the rule it waits for', () => {
+    const e = run(
+      makePolicy({ rules: [on('first', '/batch/*'), on('second', '/batch/a')] }),
+      snapshot,
+    );
+    expect(kills(e).map((d) => [d.rule, killedPid(d)])).toEqual([['first', 101]]);
+    const o = outcomeOf(e, 'second');
+    expect(o).toMatchObject({
+      outcome: 'suppressed',
+      reason: 'rule first already kills on overlapping targets this tick; waiting for its effect',
+      fired: ['/batch/a'],
+    });
+    expect(o.victim).toBeUndefined();
+  });
+
+  it('a memcg below an earlier kill target overlaps it, and one above does too', () => {
+    const below = run(
+      makePolicy({ rules: [on('up', '/batch'), on('down', '/batch/b')] }),
+      snapshot,
+    );
+    expect(kills(below).map((d) => d.rule)).toEqual(['up']);
+    expect(outcomeOf(below, 'down').reason).toBe(heldBackBy('up'));
+    const above = run(
+      makePolicy({ rules: [on('down', '/batch/b'), on('up', '/batch')] }),
+      snapshot,
+    );
+    expect(kills(above).map((d) => d.rule)).toEqual(['down']);
+    expect(outcomeOf(above, 'up').reason).toBe(heldBackBy('down'));
+  });
+
+  it('kill rules on disjoint scopes both kill in the same tick', () => {
+    const e = run(makePolicy({ rules: [on('a', '/batch/a'), on('b', '/batch/b')] }), snapshot);
+    expect(kills(e).map((d) => [d.rule, killedPid(d), d.enforce])).toEqual([
+      ['a', 101, true],
+      ['b', 201, true],
+    ]);
+    expect(e.rules.map((r) => r.outcome)).toEqual(['acted', 'acted']);
+  });
+
+  it('a path prefix is not a parent: /batch/a and /batch/ab are disjoint', () => {
+    const s = makeSnapshot({
+      memcgs: [...snapshot.memcgs, makeMemcg({ path: '/batch/ab', usage: GiB, limit: 8 * GiB })],
+      processes: [...snapshot.processes, makeProcess({ pid: 401, cgroup: '/batch/ab', rss: GiB })],
+    });
+    const e = run(makePolicy({ rules: [on('a', '/batch/a'), on('ab', '/batch/ab')] }), s);
+    expect(kills(e).map((d) => [d.rule, killedPid(d)])).toEqual([
+      ['a', 101],
+      ['ab', 401],
+    ]);
+  });
+
+  it('overlap is judged on the firing targets, not on the scopes', () => {
+    // Both scopes cover /batch/b, but the first rule fires only on /batch/a.
+    const e = run(
+      makePolicy({
+        rules: [on('hot', '/batch/*', {}, { usage: { above: '80%' } }), on('b', '/batch/b')],
+      }),
+      snapshot,
+    );
+    expect(outcomeOf(e, 'hot').fired).toEqual(['/batch/a']);
+    expect(kills(e).map((d) => [d.rule, killedPid(d)])).toEqual([
+      ['hot', 101],
+      ['b', 201],
+    ]);
+  });
+
+  it('a global kill rule after a cgroup kill is suppressed, and a cgroup one after a global kill', () => {
+    const after = run(
+      makePolicy({ rules: [on('grp', '/batch/c'), on('host', 'global')] }),
+      snapshot,
+    );
+    expect(kills(after).map((d) => [d.rule, killedPid(d)])).toEqual([['grp', 301]]);
+    expect(outcomeOf(after, 'host')).toMatchObject({
+      outcome: 'suppressed',
+      reason: heldBackBy('grp'),
+      fired: ['global'],
+    });
+    const before = run(
+      makePolicy({ rules: [on('host', 'global'), on('grp', '/batch/c')] }),
+      snapshot,
+    );
+    expect(kills(before).map((d) => [d.rule, killedPid(d)])).toEqual([['host', 101]]);
+    expect(outcomeOf(before, 'grp').reason).toBe(heldBackBy('host'));
+  });
+
+  it('two global kill rules (earlyoom SIGTERM and SIGKILL levels both crossed) kill once', () => {
+    const e = run(
+      makePolicy({
+        rules: [
+          on('sigkill', 'global', {}, { available: { below: '60%' } }),
+          on('sigterm', 'global', {}, { available: { below: '70%' } }),
+        ],
+      }),
+      snapshot,
+    );
+    expect(kills(e).map((d) => d.rule)).toEqual(['sigkill']);
+    expect(outcomeOf(e, 'sigterm')).toMatchObject({
+      outcome: 'suppressed',
+      reason: heldBackBy('sigkill'),
+    });
+  });
+
+  it('a dry-run kill does not hold back a later real rule', () => {
+    const e = run(
+      makePolicy({ rules: [on('dry', '/batch/*', { dryRun: true }), on('real', '/batch/a')] }),
+      snapshot,
+    );
+    expect(kills(e).map((d) => [d.rule, killedPid(d), d.enforce])).toEqual([
+      ['dry', 101, false],
+      ['real', 101, true],
+    ]);
+    expect(e.rules.map((r) => r.outcome)).toEqual(['dry-run', 'acted']);
+  });
+
+  it('a dry-run kill holds back a later dry-run rule: "already would kill"', () => {
+    const e = run(
+      makePolicy({
+        rules: [on('dry1', '/batch/*', { dryRun: true }), on('dry2', '/batch/a', { dryRun: true })],
+      }),
+      snapshot,
+    );
+    expect(kills(e).map((d) => d.rule)).toEqual(['dry1']);
+    expect(outcomeOf(e, 'dry2')).toMatchObject({
+      outcome: 'suppressed',
+      reason:
+        'rule dry1 already would kill on overlapping targets this tick; waiting for its effect',
+    });
+  });
+
+  it('a real kill holds back a later dry-run rule', () => {
+    const e = run(
+      makePolicy({ rules: [on('real', '/batch/*'), on('dry', '/batch/a', { dryRun: true })] }),
+      snapshot,
+    );
+    expect(kills(e).map((d) => d.rule)).toEqual(['real']);
+    expect(outcomeOf(e, 'dry')).toMatchObject({
+      outcome: 'suppressed',
+      reason: heldBackBy('real'),
+    });
+  });
+
+  it('under spec-level dry run, overlapping kill rules hold each other back as real ones would', () => {
+    const e = run(
+      makePolicy({ dryRun: true, rules: [on('first', '/batch/*'), on('second', 'global')] }),
+      snapshot,
+    );
+    expect(kills(e).map((d) => [d.rule, d.dryRun])).toEqual([['first', true]]);
+    expect(outcomeOf(e, 'second').reason).toBe(heldBackBy('first', true));
+  });
+
+  it('throttle and notify rules after a kill still act on the same targets', () => {
+    const e = run(
+      makePolicy({
+        rules: [
+          on('k', '/batch/*'),
+          rule({
+            name: 't',
+            scope: '/batch/a',
+            when: ALWAYS,
+            action: { throttle: { memoryHigh: '90%' } },
+          }),
+          rule({ name: 'n', when: ALWAYS }),
+          rule({ name: 'nb', scope: '/batch/*', when: ALWAYS }),
+        ],
+      }),
+      snapshot,
+    );
+    expect(e.decisions.map((d) => [d.rule, d.action])).toEqual([
+      ['k', 'kill'],
+      ['t', 'throttle'],
+      ['n', 'notify'],
+      ['nb', 'notify'],
+    ]);
+    expect(e.rules.map((r) => r.outcome)).toEqual(['acted', 'acted', 'acted', 'acted']);
+  });
+
+  it('a kill rule that chose no victim holds back nothing', () => {
+    const e = run(
+      makePolicy({
+        protect: [{ process: '^idle$' }],
+        rules: [on('empty', '/batch/c'), on('host', 'global')],
+      }),
+      snapshot,
+    );
+    expect(e.rules.map((r) => r.outcome)).toEqual(['no-victim', 'acted']);
+    expect(kills(e).map((d) => d.rule)).toEqual(['host']);
+  });
+
+  it('a kill rule that waits (for its pending victim, or its cooldown) holds back nothing', () => {
+    const policy = makePolicy({
+      rules: [on('waiting', '/batch/*', { cooldown: '1m' }), on('next', '/batch/*')],
+    });
+    const pending = run(
+      policy,
+      snapshot,
+      makeHistory({ actions: [pendingKill({ rule: 'waiting', pid: 101 })] }),
+    );
+    expect(outcomeOf(pending, 'waiting').outcome).toBe('suppressed');
+    expect(kills(pending).map((d) => [d.rule, killedPid(d)])).toEqual([['next', 201]]);
+    const cooling = run(
+      policy,
+      snapshot,
+      makeHistory({ actions: [killRecord({ rule: 'waiting', time: T0 - 10_000, pid: 999 })] }),
+    );
+    expect(outcomeOf(cooling, 'waiting').reason).toMatch(/^cooldown/);
+    expect(kills(cooling).map((d) => [d.rule, killedPid(d)])).toEqual([['next', 101]]);
+  });
+
+  it('a rule held back does not spend the kill budget', () => {
+    const e = run(
+      makePolicy({
+        killBudget: { max: 2, per: '1m' },
+        rules: [on('first', '/batch/a'), on('held', '/batch/a'), on('other', '/batch/b')],
+      }),
+      snapshot,
+    );
+    expect(e.rules.map((r) => r.outcome)).toEqual(['acted', 'suppressed', 'acted']);
+    expect(kills(e).map((d) => d.rule)).toEqual(['first', 'other']);
+  });
+});
+
 describe('kill budget', () => {
   const budget = (max: number, per = '1m') => ({ max, per });
   const past = (ago: number, extra: Partial<ActionRecord> = {}): ActionRecord =>
@@ -543,9 +901,12 @@ describe('kill budget', () => {
   });
 
   it('kills decided earlier in this evaluation spend it', () => {
+    // Disjoint scopes, so that no rule holds back another: only the budget does.
+    const on = (name: string, scope: string) =>
+      rule({ name, scope, when: ALWAYS, action: { kill: {} } });
     const policy = makePolicy({
       killBudget: budget(2),
-      rules: [killRule('k1'), killRule('k2'), killRule('k3')],
+      rules: [on('k1', '/batch/a'), on('k2', '/batch/b'), on('k3', '/batch/c')],
     });
     const e = run(policy, snapshot);
     expect(kills(e).map((d) => d.rule)).toEqual(['k1', 'k2']);

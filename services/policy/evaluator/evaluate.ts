@@ -4,10 +4,10 @@
 // function runs in the agent, in `oomfleet policy explain` and in the control
 // plane's simulation.
 import type { CompiledAction, CompiledPolicy, CompiledRule } from '../model.ts';
-import type { History, HostSnapshot, Memcg, ProcessInfo } from '../snapshot.ts';
+import type { History, HostSnapshot, ProcessInfo } from '../snapshot.ts';
 import { formatBytesApprox, formatDuration } from '../units.ts';
 import { cgroupExclusion, cmdlineText, processExclusion, type Exclusions } from './candidates.ts';
-import { parentPath, type EvalContext, type Target } from './context.ts';
+import { isUnder, parentPath, type EvalContext, type Target } from './context.ts';
 import { indexHistory } from './history-index.ts';
 import { describeTrace, evaluateCondition, type ConditionTrace } from './triggers/index.ts';
 import { scoreCgroup, scoreProcess, type Scored } from './victims/strategies.ts';
@@ -195,10 +195,52 @@ function addExcluded(map: Map<string, string[]>, reason: string, label: string):
   else map.set(reason, [label]);
 }
 
+type KillRule = Extract<CompiledAction, { kind: 'kill' }>;
+
+interface CandidateView {
+  id: string;
+  label: string;
+  /** What prefer/avoid match: comm and command line, or the memcg path. */
+  texts: string[];
+  memory: number;
+}
+
+/** Sorts the candidates that may be killed and collects why the others may not. */
+function rankCandidates<T>(
+  items: readonly T[],
+  action: KillRule,
+  view: (item: T) => CandidateView,
+  exclusion: (item: T) => string | undefined,
+  score: (item: T) => Scored,
+): { ranked: Ranked<T>[]; selection: VictimSelection } {
+  const excluded = new Map<string, string[]>();
+  const ranked: Ranked<T>[] = [];
+  for (const item of items) {
+    const v = view(item);
+    const why = exclusion(item);
+    if (why) {
+      addExcluded(excluded, why, v.label);
+      continue;
+    }
+    const t = tierOf(v.texts, action.prefer, action.avoid);
+    ranked.push({
+      item,
+      id: v.id,
+      label: v.label,
+      tier: t.tier,
+      tierBy: t.by,
+      score: score(item),
+      memory: v.memory,
+    });
+  }
+  rank(ranked);
+  return { ranked, selection: selection(action.victim, action.among, ranked, excluded) };
+}
+
 function chooseProcess(
   policy: CompiledPolicy,
   ctx: EvalContext,
-  action: Extract<CompiledAction, { kind: 'kill' }>,
+  action: KillRule,
   firing: Target[],
   ex: Exclusions,
 ): { victim?: KillVictim; selection: VictimSelection } {
@@ -212,27 +254,18 @@ function chooseProcess(
           seen.add(p.pid);
           pool.push(p);
         }
-  const excluded = new Map<string, string[]>();
-  const ranked: Ranked<ProcessInfo>[] = [];
-  for (const p of pool) {
-    const label = `pid ${p.pid} (${p.comm})`;
-    const why = processExclusion(policy, ctx, p, ex);
-    if (why) {
-      addExcluded(excluded, why, label);
-      continue;
-    }
-    const t = tierOf([p.comm, cmdlineText(p)], action.prefer, action.avoid);
-    ranked.push({
-      item: p,
+  const { ranked, selection: sel } = rankCandidates(
+    pool,
+    action,
+    (p) => ({
       id: String(p.pid).padStart(10, '0'),
-      label,
-      tier: t.tier,
-      tierBy: t.by,
-      score: scoreProcess(action.victim, p, ctx),
+      label: `pid ${p.pid} (${p.comm})`,
+      texts: [p.comm, cmdlineText(p)],
       memory: p.rss,
-    });
-  }
-  rank(ranked);
+    }),
+    (p) => processExclusion(policy, ctx, p, ex),
+    (p) => scoreProcess(action.victim, p, ctx),
+  );
   const top = ranked[0]?.item;
   return {
     victim: top && {
@@ -244,39 +277,25 @@ function chooseProcess(
       rss: top.rss,
       startTime: top.startTime,
     },
-    selection: selection(action.victim, 'process', ranked, excluded),
+    selection: sel,
   };
 }
 
 function chooseCgroup(
   policy: CompiledPolicy,
   ctx: EvalContext,
-  action: Extract<CompiledAction, { kind: 'kill' }>,
+  action: KillRule,
   firing: Target[],
   ex: Exclusions,
 ): { victim?: KillVictim; selection: VictimSelection } {
-  const excluded = new Map<string, string[]>();
-  const ranked: Ranked<Memcg>[] = [];
-  for (const t of firing) {
-    const m = t.memcg;
-    if (!m) continue;
-    const why = cgroupExclusion(policy, ctx, m, ex);
-    if (why) {
-      addExcluded(excluded, why, m.path);
-      continue;
-    }
-    const tier = tierOf([m.path], action.prefer, action.avoid);
-    ranked.push({
-      item: m,
-      id: m.path,
-      label: m.path,
-      tier: tier.tier,
-      tierBy: tier.by,
-      score: scoreCgroup(action.victim, m, ctx.processesUnder(m.path), ctx),
-      memory: m.usage,
-    });
-  }
-  rank(ranked);
+  const memcgs = firing.flatMap((t) => (t.memcg ? [t.memcg] : []));
+  const { ranked, selection: sel } = rankCandidates(
+    memcgs,
+    action,
+    (m) => ({ id: m.path, label: m.path, texts: [m.path], memory: m.usage }),
+    (m) => cgroupExclusion(policy, ctx, m, ex),
+    (m) => scoreCgroup(action.victim, m, ctx.processesUnder(m.path), ctx),
+  );
   const top = ranked[0]?.item;
   return {
     victim: top && {
@@ -286,10 +305,17 @@ function chooseCgroup(
       pids: ctx
         .processesUnder(top.path)
         .map((p) => p.pid)
-        .sort((a, b) => a - b),
+        .sort((x, y) => x - y),
     },
-    selection: selection(action.victim, 'cgroup', ranked, excluded),
+    selection: sel,
   };
+}
+
+/** Do two sets of targets share a memcg subtree ("global" shares everything)? */
+function overlaps(a: readonly string[], b: readonly string[]): boolean {
+  return a.some((x) =>
+    b.some((y) => x === 'global' || y === 'global' || isUnder(x, y) || isUnder(y, x)),
+  );
 }
 
 function victimLabel(v: KillVictim): string {
@@ -318,6 +344,7 @@ export function evaluate(
       for (const p of ctx.processesUnder(a.cgroup)) takenPids.add(p.pid);
     }
   }
+  const killedThisTick: { rule: string; targets: string[]; dryRun: boolean }[] = [];
   const killsInWindow = (dry: boolean): number => {
     const since = ctx.now - policy.killBudget.perMs;
     const past = history.actions.filter(
@@ -437,6 +464,19 @@ export function evaluate(
     }
 
     const kill = rule.action;
+    // One kill per target per tick: a later kill rule firing on targets that
+    // overlap an earlier kill's waits a tick, when that kill's effect shows.
+    // A dry-run kill holds back only dry-run rules.
+    const earlier = killedThisTick.find(
+      (k) => (!k.dryRun || dryRun) && overlaps(k.targets, base.firing),
+    );
+    if (earlier) {
+      outcome(
+        'suppressed',
+        `rule ${earlier.rule} already ${earlier.dryRun ? 'would kill' : 'kills'} on overlapping targets this tick; waiting for its effect`,
+      );
+      continue;
+    }
     if (killsInWindow(dryRun) >= policy.killBudget.max) {
       outcome(
         'suppressed',
@@ -461,6 +501,7 @@ export function evaluate(
         for (const p of victim.pids) takenPids.add(p);
       }
     }
+    killedThisTick.push({ rule: rule.name, targets: base.firing, dryRun });
     const summary = `${dryRun ? 'would kill' : 'kill'} ${victimLabel(victim)}: ${kill.victim} of ${sel.considered} candidates; rule ${rule.name} ${firedText}`;
     decisions.push({
       ...base,

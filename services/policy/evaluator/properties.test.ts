@@ -215,7 +215,12 @@ const triggerArb = (global: boolean): fc.Arbitrary<Record<string, unknown>> =>
           }),
     }),
     fc.record({ available: fc.record({ below: fc.oneof(pct(1, 100), fc.constant('2Gi')) }) }),
-    fc.record({ swap: fc.record({ below: pct(1, 100) }) }),
+    fc.record({
+      swap: fc.record(
+        { below: pct(1, 100), noSwap: fc.constantFrom('ignore', 'fire') },
+        { requiredKeys: ['below'] },
+      ),
+    }),
     fc.record({ oom: fc.record({ on: fc.constantFrom('any', 'stuck', 'event') }) }),
     fc.record({
       growth: fc.record({
@@ -364,6 +369,13 @@ function mayNotDie(doc: { spec: { protect: Protection[] } }, s: HostSnapshot) {
   };
 }
 
+/** Do two firing-target lists share a memcg subtree ("global" shares everything)? */
+function targetsOverlap(a: readonly string[], b: readonly string[]): boolean {
+  return a.some((x) =>
+    b.some((y) => x === 'global' || y === 'global' || isUnder(x, y) || isUnder(y, x)),
+  );
+}
+
 const killedPids = (d: Decision, s: HostSnapshot): number[] => {
   const k = d.kill;
   if (!k) return [];
@@ -459,6 +471,46 @@ describe('evaluator properties', () => {
     );
   });
 
+  it('no two enforcing kill decisions in one evaluation have overlapping firing targets', () => {
+    let overlappingRulesHeldBack = 0;
+    fc.assert(
+      fc.property(scenarioArb, ({ snapshot, history, doc }) => {
+        const e = evaluate(compile(doc), snapshot, history);
+        const killDecisions = e.decisions.filter((d) => d.action === 'kill');
+        const enforcing = killDecisions.filter((d) => d.enforce);
+        for (const [i, a] of enforcing.entries())
+          for (const b of enforcing.slice(i + 1))
+            expect(
+              targetsOverlap(a.firing, b.firing),
+              `rules ${a.rule} and ${b.rule} both kill on ${a.firing.join(',')} / ${b.firing.join(',')}`,
+            ).toBe(false);
+        // More generally: the only overlapping pair is a dry-run kill followed by a real one.
+        for (const [i, a] of killDecisions.entries())
+          for (const b of killDecisions.slice(i + 1))
+            if (targetsOverlap(a.firing, b.firing))
+              expect([a.rule, a.dryRun, b.rule, b.dryRun]).toEqual([a.rule, true, b.rule, false]);
+        // A rule held back names an earlier rule that killed on overlapping targets.
+        for (const r of e.rules) {
+          const m =
+            /^rule (\S+) already (kills|would kill) on overlapping targets this tick; waiting for its effect$/u.exec(
+              r.reason,
+            );
+          if (!m) continue;
+          overlappingRulesHeldBack++;
+          expect(r.outcome).toBe('suppressed');
+          const earlier = killDecisions.find((d) => d.rule === m[1]);
+          expect(earlier).toBeDefined();
+          expect(e.rules.findIndex((x) => x.rule === m[1])).toBeLessThan(e.rules.indexOf(r));
+          expect(earlier?.dryRun).toBe(m[2] === 'would kill');
+          expect(targetsOverlap(earlier?.firing ?? [], r.fired)).toBe(true);
+        }
+      }),
+      PARAMS,
+    );
+    // The generated policies do put overlapping kill rules in one tick.
+    expect(overlappingRulesHeldBack).toBeGreaterThan(0);
+  });
+
   it('with spec-level dryRun every decision is dry and none is enforced', () => {
     fc.assert(
       fc.property(scenarioArb, ({ snapshot, history, doc }) => {
@@ -530,6 +582,54 @@ describe('evaluator properties', () => {
         }
       }),
       PARAMS,
+    );
+  });
+});
+
+describe('the swap trigger and noSwap', () => {
+  it('noSwap matters only on a host without swap: ignore never fires there, fire always does', () => {
+    fc.assert(
+      fc.property(snapshotArb, pct(1, 100), (snapshot, below) => {
+        const fired = (noSwap?: 'ignore' | 'fire'): { fired: boolean; noData?: string } => {
+          const doc = {
+            apiVersion: 'oomfleet/v1',
+            kind: 'OomPolicy',
+            metadata: { name: 'swap' },
+            spec: {
+              rules: [
+                {
+                  name: 's',
+                  scope: 'global',
+                  when: { swap: noSwap ? { below, noSwap } : { below } },
+                  action: { notify: {} },
+                },
+              ],
+            },
+          };
+          const r = evaluate(compile(doc), snapshot, {
+            snapshots: [],
+            actions: [],
+            firingSince: {},
+          }).rules[0];
+          const t = r?.conditions[0]?.trace;
+          if (!r || !t || 'combinator' in t) throw new Error('expected one trigger outcome');
+          expect(t.fired).toBe(r.fired.length > 0);
+          return { fired: t.fired, ...(t.noData !== undefined ? { noData: t.noData } : {}) };
+        };
+        const byDefault = fired();
+        expect(fired('ignore')).toEqual(byDefault);
+        if (snapshot.host.swapTotal === 0) {
+          expect(byDefault).toEqual({
+            fired: false,
+            noData: 'the host has no swap (noSwap: ignore)',
+          });
+          expect(fired('fire')).toEqual({ fired: true });
+        } else {
+          expect(byDefault.noData).toBeUndefined();
+          expect(fired('fire')).toEqual(byDefault);
+        }
+      }),
+      { ...PARAMS, numRuns: 200 },
     );
   });
 });

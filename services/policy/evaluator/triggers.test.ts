@@ -393,13 +393,56 @@ describe('swap', () => {
     expect(triggerOn({ swap: { below: '1Gi' } }, host(GiB)).fired).toBe(false);
   });
 
-  it('a host without swap counts as 0 free, so it fires', () => {
+  it('noSwap changes nothing on a host with swap', () => {
+    for (const noSwap of ['ignore', 'fire']) {
+      expect(triggerOn({ swap: { below: '25%', noSwap } }, host(GiB - 1)).fired).toBe(true);
+      expect(triggerOn({ swap: { below: '25%', noSwap } }, host(GiB)).fired).toBe(false);
+    }
+  });
+
+  describe('a host without swap', () => {
     const none = makeSnapshot({ host: { swapTotal: 0, swapFree: 0 } });
-    const t = triggerOn({ swap: { below: '1%' } }, none);
-    expect(t.fired).toBe(true);
-    expect(t.noData).toBeUndefined();
-    expect(t.value).toMatch(/no swap/);
-    expect(triggerOn({ swap: { below: '1Mi' } }, none).fired).toBe(true);
+
+    it('by default (noSwap: ignore) has no data and does not fire', () => {
+      for (const when of [
+        { swap: { below: '1%' } },
+        { swap: { below: '100%' } },
+        { swap: { below: '1Mi' } },
+        { swap: { below: '1%', noSwap: 'ignore' } },
+      ]) {
+        const t = triggerOn(when, none);
+        expect(t).toMatchObject({ fired: false, value: 'no swap' });
+        expect(t.noData).toBe('the host has no swap (noSwap: ignore)');
+      }
+      expect(triggerOn({ swap: { below: '10%' } }, none).threshold).toBe('below 10% of SwapTotal');
+    });
+
+    it('with noSwap: fire counts as 0 free, so it fires (earlyoom)', () => {
+      const t = triggerOn({ swap: { below: '1%', noSwap: 'fire' } }, none);
+      expect(t).toMatchObject({
+        fired: true,
+        value: 'no swap (counts as 0 free)',
+        threshold: 'below 1% of SwapTotal',
+      });
+      expect(t.noData).toBeUndefined();
+      expect(triggerOn({ swap: { below: '1Mi', noSwap: 'fire' } }, none).fired).toBe(true);
+    });
+
+    it('in all: [available, swap] the rule holds only with noSwap: fire', () => {
+      const low = makeSnapshot({
+        host: { memTotal: 16 * GiB, memAvailable: GiB, swapTotal: 0, swapFree: 0 },
+      });
+      const when = (noSwap: string) => ({
+        all: [{ available: { below: '10%' } }, { swap: { below: '10%', noSwap } }],
+      });
+      const ignored = outcomeOf(
+        run(makePolicy({ rules: [rule({ when: when('ignore') })] }), low),
+        'r',
+      );
+      expect(ignored.fired).toEqual([]);
+      const fired = outcomeOf(run(makePolicy({ rules: [rule({ when: when('fire') })] }), low), 'r');
+      expect(fired.fired).toEqual(['global']);
+    });
   });
 });
 

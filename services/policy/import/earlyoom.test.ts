@@ -3,6 +3,7 @@ import { loadPolicyValue } from '../load.ts';
 import type { Condition, Rule } from '../schema.ts';
 import { posixToEcma } from './earlyoom.ts';
 import { importPolicy, ImportError, type ImportResult } from './index.ts';
+import { GiB, makeSnapshot, outcomeOf, run as evaluate } from '../../../test/helpers/evaluator.ts';
 
 function run(text: string, name = 'command line'): ImportResult {
   const r = importPolicy('earlyoom', [{ name, text }]);
@@ -14,8 +15,10 @@ function run(text: string, name = 'command line'): ImportResult {
 
 const rules = (r: ImportResult): Rule[] => r.document.spec.rules ?? [];
 const when = (r: ImportResult): Condition[] => rules(r).map((x) => x.when);
+// earlyoom counts a host without swap as 0% free, so its swap limits always
+// hold there: the importer writes noSwap: fire.
 const both = (mem: string | number, swap: string | number): Condition => ({
-  all: [{ available: { below: mem } }, { swap: { below: swap } }],
+  all: [{ available: { below: mem } }, { swap: { below: swap, noSwap: 'fire' } }],
 });
 
 describe('earlyoom: the default behaviour', () => {
@@ -58,12 +61,43 @@ describe('earlyoom: the default behaviour', () => {
     });
   }
 
+  it('writes noSwap: fire on every swap trigger, as earlyoom counts no swap as 0% free', () => {
+    const swaps = (c: Condition): unknown[] => [
+      ...(c.swap ? [c.swap] : []),
+      ...[...(c.all ?? []), ...(c.any ?? [])].flatMap(swaps),
+    ];
+    for (const cmdline of ['earlyoom', 'earlyoom -m 20,18 -s 15,3', 'earlyoom -S 1048576,262144']) {
+      const found = when(run(cmdline)).flatMap(swaps);
+      expect(found.length).toBeGreaterThan(0);
+      for (const s of found) expect(s).toMatchObject({ noSwap: 'fire' });
+    }
+    const canonical = loadPolicyValue(run('earlyoom').document).canonical;
+    expect(canonical?.spec.rules.map((x) => x.when)).toEqual([
+      { all: [{ available: { below: '5%' } }, { swap: { below: '5%', noSwap: 'fire' } }] },
+      { all: [{ available: { below: '10%' } }, { swap: { below: '10%', noSwap: 'fire' } }] },
+    ]);
+  });
+
+  it('on a host without swap, the rules fire once available memory is low, as in earlyoom', () => {
+    const policy = loadPolicyValue(run('earlyoom').document).policy;
+    if (!policy) throw new Error('the imported policy does not compile');
+    const snapshot = (memAvailable: number) =>
+      makeSnapshot({ host: { memTotal: 16 * GiB, memAvailable, swapTotal: 0, swapFree: 0 } });
+    const fired = (memAvailable: number) =>
+      ['earlyoom-sigkill', 'earlyoom-sigterm'].filter(
+        (name) => outcomeOf(evaluate(policy, snapshot(memAvailable)), name).fired.length > 0,
+      );
+    expect(fired(GiB / 2)).toEqual(['earlyoom-sigkill', 'earlyoom-sigterm']);
+    expect(fired(GiB)).toEqual(['earlyoom-sigterm']);
+    expect(fired(4 * GiB)).toEqual([]);
+  });
+
   it('explains where oomfleet differs', () => {
     const notes = run('earlyoom').notes.join('\n');
     expect(notes).toMatch(/highest oom_score .* lowest-priority ranks by oom_score_adj first/);
     expect(notes).toMatch(/"at or below" the limits; oomfleet triggers hold strictly below them/);
     expect(notes).toMatch(/user mem total/);
-    expect(notes).toMatch(/up to two processes may die where earlyoom kills one/);
+    expect(notes).toMatch(/the SIGKILL rule picks another process/);
     expect(notes).toMatch(/no kill rate limit/);
   });
 });
@@ -96,14 +130,14 @@ describe('earlyoom: thresholds', () => {
         all: [
           { available: { below: '5%' } },
           { available: { below: '512Mi' } },
-          { swap: { below: '5%' } },
+          { swap: { below: '5%', noSwap: 'fire' } },
         ],
       },
       {
         all: [
           { available: { below: '10%' } },
           { available: { below: '1Gi' } },
-          { swap: { below: '10%' } },
+          { swap: { below: '10%', noSwap: 'fire' } },
         ],
       },
     ]);

@@ -116,7 +116,7 @@ export function importEarlyoom(inputs: readonly ImportInput[], ctx: ImportContex
     );
   if (killWhen && termWhen && !same)
     ctx.note(
-      'earlyoom escalates its one victim from SIGTERM to SIGKILL when memory reaches the KILL limits; in oomfleet the SIGKILL rule picks another victim while the first is in its grace, and when both limits are crossed at once both rules fire in the same tick, so up to two processes may die where earlyoom kills one',
+      'earlyoom escalates its one victim from SIGTERM to SIGKILL when memory reaches the KILL limits; in oomfleet a victim still inside its SIGTERM grace is not chosen again, so the SIGKILL rule picks another process (when both limits are crossed in the same tick only the SIGKILL rule kills: one kill per target per tick)',
     );
 
   const protect: Protection[] = [];

@@ -72,10 +72,19 @@ describe('oomd: the stock desktop config (the default behaviour)', () => {
     });
   });
 
-  it('translates swap_free to a swap trigger', () => {
+  it('translates swap_free to a swap trigger, without noSwap', () => {
     expect(rule(r, 'protection-against-low-swap-system-slice').when).toEqual({
       swap: { below: '15%' },
     });
+    // oomd's swap_free never fires on a host without swap: the default,
+    // noSwap: ignore, says the same, so the importer leaves it out.
+    const when = rule(r, 'protection-against-low-swap-system-slice').when;
+    expect(when).not.toHaveProperty('swap.noSwap');
+    const canonical = loadPolicyValue(r.document).canonical;
+    const c = canonical?.spec.rules.find(
+      (x) => x.name === 'protection-against-low-swap-system-slice',
+    );
+    expect(c?.when).toEqual({ swap: { below: '15%', noSwap: 'ignore' } });
   });
 
   it('kills the largest whole cgroup with SIGKILL, then waits post_action_delay (15s)', () => {
@@ -98,7 +107,8 @@ describe('oomd: the stock desktop config (the default behaviour)', () => {
 
   it('notes the approximations', () => {
     const notes = r.notes.join('\n');
-    expect(notes).toMatch(/swap_free never fires on a host without swap/);
+    // noSwap: ignore (the default) matches oomd on hosts without swap: nothing to note.
+    expect(notes).not.toMatch(/without swap/);
     expect(notes).toMatch(/kill_by_swap_usage kills the cgroup using the most swap/);
     expect(notes).toMatch(
       /pressure_above watches \/user\.slice,\/system\.slice; oomfleet judges it on each cgroup/,

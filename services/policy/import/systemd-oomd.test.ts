@@ -88,7 +88,14 @@ describe('systemd-oomd: defaults', () => {
       /unit user@\.service is cgroup \/user\.slice\/user-\*\.slice\/user@\*\.service/,
     );
     expect(notes).toMatch(/most swap .* kills the largest descendant/);
-    expect(notes).toMatch(/ignores ManagedOOMSwap= on hosts without swap/);
+    // systemd-oomd ignores ManagedOOMSwap= on hosts without swap, as the
+    // default noSwap: ignore does: the swap trigger carries no noSwap, and
+    // there is nothing to note.
+    expect(notes).not.toMatch(/without swap/);
+    const canonical = loadPolicyValue(r.document).canonical;
+    expect(canonical?.spec.rules[0]?.when).toEqual({
+      all: [{ available: { below: '10%' } }, { swap: { below: '10%', noSwap: 'ignore' } }],
+    });
     expect(notes).toMatch(/requires reclaim activity in the last 30s/);
     expect(notes).toMatch(/only leaf cgroups/);
   });
