@@ -1,6 +1,7 @@
 // The `oomfleet` command. Commander parses; each sub-command lives in
 // commands/. Usage errors exit 2, invalid input or failed checks exit 1.
 import { Command, CommanderError } from 'commander';
+import { agentCommand } from './commands/agent.ts';
 import { policyCommand } from './commands/policy.ts';
 import { CliError, EXIT_INVALID, EXIT_OK, EXIT_USAGE } from './errors.ts';
 import { processIo, type Io } from './output.ts';
@@ -11,20 +12,11 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command('oomfleet')
     .description('Fleet-wide OOM policy rollout: author, check and explain OOM policies.')
     .version(VERSION)
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({
-      writeOut: (s) => {
-        io.out(s);
-      },
-      writeErr: (s) => {
-        io.err(s);
-      },
-    })
-    .exitOverride();
-  const sub = policyCommand(io, setExit);
-  program.addCommand(sub);
-  // Every sub-command throws instead of exiting, so main() owns the exit code.
-  for (const c of [sub, ...sub.commands])
+    .showHelpAfterError('(run with --help for usage)');
+  program.addCommand(policyCommand(io, setExit));
+  program.addCommand(agentCommand(io, setExit));
+  // Every command throws instead of exiting, so main() owns the exit code.
+  const quiet = (c: Command): void => {
     c.exitOverride().configureOutput({
       writeOut: (s) => {
         io.out(s);
@@ -33,6 +25,9 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         io.err(s);
       },
     });
+    c.commands.forEach(quiet);
+  };
+  quiet(program);
   return program;
 }
 

@@ -4,7 +4,6 @@ import { Command, Option } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import {
   canonicalJson,
-  describeTrace,
   diffPolicies,
   evaluate,
   formatIssue,
@@ -16,15 +15,15 @@ import {
   loadSnapshotText,
   policyJsonSchema,
   snapshotJsonSchema,
-  type Evaluation,
   type ImportInput,
   type ImportSource,
   type LoadResult,
   type PolicyIssue,
 } from '../../policy/index.ts';
 import { CliError, EXIT_INVALID, EXIT_OK } from '../errors.ts';
-import { json, paint, table, type Io } from '../output.ts';
+import { json, paint, type Io } from '../output.ts';
 import { readInput } from '../read-input.ts';
+import { renderEvaluation } from '../render-evaluation.ts';
 
 interface JsonFlag {
   json?: boolean;
@@ -162,41 +161,6 @@ function diff(io: Io, a: string, b: string, opts: JsonFlag & { exitCode?: boolea
     }
   }
   return opts.exitCode && changes.length > 0 ? EXIT_INVALID : EXIT_OK;
-}
-
-function renderEvaluation(io: Io, e: Evaluation, hostname: string | undefined): void {
-  io.out(
-    `policy ${e.policy.name} ${e.policy.digest.slice(0, 19)}… on ${hostname ?? 'snapshot'} at ${new Date(e.time).toISOString()}`,
-  );
-  io.out('');
-  io.out(
-    table(
-      ['RULE', 'SCOPE', 'MATCHED', 'FIRED', 'OUTCOME'],
-      e.rules.map((r) => [r.rule, r.scope, String(r.matched), String(r.fired.length), r.outcome]),
-    ),
-  );
-  for (const r of e.rules) {
-    io.out('');
-    io.out(`rule ${paint(io, 'bold', r.rule)} (${r.scope}): ${r.outcome} — ${r.reason}`);
-    for (const c of r.conditions) io.out(`  ${c.target}: ${describeTrace(c.trace)}`);
-    const v = r.victim;
-    if (!v) continue;
-    if (v.chosen)
-      io.out(
-        `  victim: ${v.chosen.label} — ${v.strategy} among ${v.among}, ${v.chosen.score} (${v.chosen.tier})`,
-      );
-    for (const ru of v.runnersUp) io.out(`    not ${ru.label}: ${ru.whyNot ?? ''}`);
-    for (const x of v.excluded)
-      io.out(
-        `    excluded ${x.count} × ${x.reason} (${x.examples.join(', ')}${x.count > x.examples.length ? ', …' : ''})`,
-      );
-  }
-  io.out('');
-  if (e.decisions.length === 0) io.out('decisions: none');
-  else {
-    io.out('decisions:');
-    for (const d of e.decisions) io.out(`  ${d.enforce ? '' : '[dry-run] '}${d.trace.summary}`);
-  }
 }
 
 function explain(io: Io, file: string, opts: JsonFlag & { snapshot: string }): number {

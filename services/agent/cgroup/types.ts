@@ -1,0 +1,68 @@
+// The one interface the agent's engine sees for memory cgroups, whichever
+// hierarchy holds the memory controller. Paths are absolute below the
+// driver's root ("/" is the root itself), as in policy globs and snapshots.
+import type { Memcg } from '../../policy/index.ts';
+
+export type CgroupMode = 'v1' | 'v2';
+
+/** Policy settings, by the names the policy document uses. */
+export type SettingName =
+  | 'memoryMin'
+  | 'memoryLow'
+  | 'memoryHigh'
+  | 'memoryMax'
+  | 'swapMax'
+  | 'oomGroup'
+  | 'oomKillDisable';
+
+/** A setting's value as the kernel holds it: bytes, "max" (no limit), or a flag. */
+export type SettingValue = number | 'max' | boolean;
+
+export interface SettingSupport {
+  supported: boolean;
+  /** The kernel file that holds it, e.g. "memory.limit_in_bytes". */
+  file?: string;
+  /** For unsupported or approximated settings: why, in words (shown by `agent status`). */
+  note?: string;
+}
+
+export interface ReadOptions {
+  /** Read memory.stat too (costly with many memcgs; only when a policy needs it). */
+  stat?: boolean;
+  /** Read memory.pressure (v2) too. */
+  pressure?: boolean;
+}
+
+export interface MemcgDriver {
+  readonly mode: CgroupMode;
+  /** Absolute filesystem path of the memory hierarchy's root as the agent sees it. */
+  readonly root: string;
+  /** Which policy settings this hierarchy can express, and how. */
+  support(setting: SettingName): SettingSupport;
+  /** Every memcg below the root (the root included), as cgroup paths, sorted. */
+  list(): string[];
+  /** One memcg's snapshot entry; undefined when it vanished meanwhile. */
+  read(path: string, options?: ReadOptions): Memcg | undefined;
+  /** Current value of a setting; throws DriverError when unsupported or unreadable. */
+  readSetting(path: string, setting: SettingName): SettingValue;
+  /** Writes a setting; throws DriverError (with the kernel's errno) on failure. */
+  writeSetting(path: string, setting: SettingName, value: SettingValue): void;
+  /** pids directly in this memcg (cgroup.procs). */
+  procs(path: string): number[];
+  /** Is the memcg stuck at its limit under user-space OOM handling (v1 under_oom)? Cheap: the fast path reads it every 10 ms. */
+  underOom(path: string): boolean;
+  /** Kills every process in the memcg and below at once where the kernel can (v2 cgroup.kill); false when not available. */
+  killAll?(path: string): boolean;
+}
+
+export class DriverError extends Error {
+  constructor(
+    message: string,
+    readonly path: string,
+    readonly code?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'DriverError';
+  }
+}
