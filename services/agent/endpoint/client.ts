@@ -17,12 +17,12 @@ export class AgentUnreachableError extends Error {
   }
 }
 
-function call<T>(
+function call(
   socketPath: string,
   method: string,
   path: string,
   body?: string,
-): Promise<{ status: number; body: T }> {
+): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
     const req = request(
       { socketPath, method, path, headers: body ? { 'content-type': 'text/plain' } : {} },
@@ -33,10 +33,10 @@ function call<T>(
           try {
             resolve({
               status: res.statusCode ?? 0,
-              body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as T,
+              body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown,
             });
           } catch (err) {
-            reject(err as Error);
+            reject(err);
           }
         });
       },
@@ -62,22 +62,18 @@ export interface AgentClient {
 
 export function agentClient(socketPath: string): AgentClient {
   return {
-    status: async () => (await call<AgentStatus>(socketPath, 'GET', '/v1/status')).body,
+    // The endpoint is the agent's own, same version: its JSON is trusted to match api.ts.
+    status: async () => (await call(socketPath, 'GET', '/v1/status')).body as AgentStatus,
     explain: async () =>
-      (
-        await call<Evaluation | { error: string; message: string }>(
-          socketPath,
-          'GET',
-          '/v1/explain',
-        )
-      ).body,
+      (await call(socketPath, 'GET', '/v1/explain')).body as
+        Evaluation | { error: string; message: string },
     dryRun: async (text) =>
-      (await call<DryRunResult>(socketPath, 'POST', '/v1/dry-run', text)).body,
+      (await call(socketPath, 'POST', '/v1/dry-run', text)).body as DryRunResult,
     events: async ({ since, limit }) => {
       const q = new URLSearchParams();
       if (since) q.set('since', since);
       if (limit) q.set('limit', String(limit));
-      return (await call<EventRecord[]>(socketPath, 'GET', `/v1/events?${q.toString()}`)).body;
+      return (await call(socketPath, 'GET', `/v1/events?${q.toString()}`)).body as EventRecord[];
     },
     follow: ({ since }, onEvent, signal) =>
       new Promise((resolve, reject) => {

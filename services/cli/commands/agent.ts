@@ -79,7 +79,7 @@ export function renderStatus(io: Io, s: AgentStatus, now = Date.now()): void {
 function eventLine(e: EventRecord): string {
   const rest = Object.entries(e)
     .filter(([k]) => !['id', 'time', 'kind', 'trace', 'selection', 'policy'].includes(k))
-    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
   return `${new Date(e.time).toISOString()}  ${e.kind.padEnd(14)} ${rest}`;
 }
