@@ -36,7 +36,7 @@ function call(
               body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown,
             });
           } catch (err) {
-            reject(err);
+            reject(err instanceof Error ? err : new Error(String(err)));
           }
         });
       },
