@@ -975,6 +975,7 @@ describe('traces', () => {
           fired: true,
           value: '7Gi = 87.5% of limit 8Gi',
           threshold: 'above 85% of limit',
+          margin: 0,
         },
       },
     ]);

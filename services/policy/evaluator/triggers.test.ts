@@ -641,3 +641,37 @@ describe('growth', () => {
     );
   });
 });
+
+describe('margin: how far a trigger is from firing', () => {
+  const GiB = 1024 ** 3;
+  it('usage: the share of the threshold still unused, 0 once past it', () => {
+    const near = triggerOn(
+      { usage: { above: '90%' } },
+      withJob({ usage: 7 * GiB, limit: 8 * GiB }),
+      onJob,
+    );
+    expect(near.margin).toBeCloseTo((7.2 - 7) / 7.2, 3);
+    const past = triggerOn(
+      { usage: { above: '50%' } },
+      withJob({ usage: 7 * GiB, limit: 8 * GiB }),
+      onJob,
+    );
+    expect(past.margin).toBe(0);
+  });
+
+  it('available: shrinks as MemAvailable falls towards the threshold', () => {
+    const snap = (avail: number): HostSnapshot =>
+      withJob({}, { memTotal: 16 * GiB, memAvailable: avail });
+    const far = triggerOn({ available: { below: '10%' } }, snap(8 * GiB), { target: 'global' });
+    const close = triggerOn({ available: { below: '10%' } }, snap(2 * GiB), { target: 'global' });
+    expect(far.margin).toBeGreaterThan(close.margin ?? Infinity);
+    expect(close.margin).toBeCloseTo((2 - 1.6) / 1.6, 3);
+  });
+
+  it('pressure: distance of the average to the threshold; none without data', () => {
+    expect(
+      triggerOn({ pressure: { above: 40 } }, withJob({ pressure: psi(10) }), onJob).margin,
+    ).toBeCloseTo(0.75, 3);
+    expect(triggerOn({ pressure: { above: 40 } }, withJob({}), onJob).margin).toBeUndefined();
+  });
+});

@@ -3,7 +3,7 @@
 // data, and the trigger does not fire.
 import { formatBytesApprox, formatDuration } from '../../units.ts';
 import type { HostSnapshot } from '../../snapshot.ts';
-import type { TriggerFn } from './types.ts';
+import { marginTo, type TriggerFn } from './types.ts';
 
 export const growth: TriggerFn<'growth'> = (cond, ctx, target) => {
   const threshold = `above ${formatBytesApprox(cond.bytesPerSec)}/s over ${formatDuration(cond.windowMs)}`;
@@ -26,6 +26,7 @@ export const growth: TriggerFn<'growth'> = (cond, ctx, target) => {
   return {
     trigger: 'growth',
     fired: rate > cond.bytesPerSec,
+    margin: marginTo(rate, cond.bytesPerSec, 'rising'),
     value: `${rate < 0 ? '-' : ''}${formatBytesApprox(Math.abs(rate))}/s (${formatBytesApprox(then)} → ${formatBytesApprox(now)} in ${formatDuration(ctx.now - ref.time)})`,
     threshold,
   };

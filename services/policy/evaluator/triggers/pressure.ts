@@ -5,7 +5,7 @@
 import { formatDuration, formatPercent } from '../../units.ts';
 import type { HostSnapshot, Pressure } from '../../snapshot.ts';
 import type { EvalContext, Target } from '../context.ts';
-import type { TriggerFn } from './types.ts';
+import { marginTo, type TriggerFn } from './types.ts';
 
 function pressureOf(ctx: EvalContext, s: HostSnapshot, target: Target): Pressure | undefined {
   if (target.id === 'global') return s.host.pressure;
@@ -28,8 +28,9 @@ export const pressure: TriggerFn<'pressure'> = (cond, ctx, target) => {
     return { trigger: 'pressure', fired: false, value: 'no data', threshold, noData: why };
   }
   const value = `${cond.pressureKind} ${cond.window} = ${formatPercent(now)}`;
-  if (now <= cond.above) return { trigger: 'pressure', fired: false, value, threshold };
-  if (cond.forMs === 0) return { trigger: 'pressure', fired: true, value, threshold };
+  const margin = marginTo(now, cond.above, 'rising');
+  if (now <= cond.above) return { trigger: 'pressure', fired: false, value, threshold, margin };
+  if (cond.forMs === 0) return { trigger: 'pressure', fired: true, value, threshold, margin };
   let runStart = ctx.now;
   let broken = false;
   const past = ctx.past.snapshots;

@@ -4,7 +4,7 @@
 // earlyoom's reading and lets `all: [available, swap]` fire on swapless hosts.
 import { formatBytesApprox } from '../../units.ts';
 import { describeQuantity, pct, thresholdBytes } from './quantity.ts';
-import type { TriggerFn } from './types.ts';
+import { marginTo, type TriggerFn } from './types.ts';
 
 export const swap: TriggerFn<'swap'> = (cond, ctx) => {
   const { swapFree, swapTotal } = ctx.snapshot.host;
@@ -23,6 +23,7 @@ export const swap: TriggerFn<'swap'> = (cond, ctx) => {
   return {
     trigger: 'swap',
     fired: swapFree < thresholdBytes(cond.below, swapTotal),
+    margin: marginTo(swapFree, thresholdBytes(cond.below, swapTotal), 'falling'),
     value: `${formatBytesApprox(swapFree)} free = ${pct(swapFree, swapTotal)} of ${formatBytesApprox(swapTotal)}`,
     threshold,
   };

@@ -4,7 +4,7 @@
 import { formatBytesApprox } from '../../units.ts';
 import { effectiveLimit } from '../context.ts';
 import { describeQuantity, pct, thresholdBytes } from './quantity.ts';
-import type { TriggerFn } from './types.ts';
+import { marginTo, type TriggerFn } from './types.ts';
 
 export const usage: TriggerFn<'usage'> = (cond, ctx, target) => {
   const host = ctx.snapshot.host;
@@ -15,6 +15,7 @@ export const usage: TriggerFn<'usage'> = (cond, ctx, target) => {
     return {
       trigger: 'usage',
       fired: used > limit,
+      margin: marginTo(used, limit, 'rising'),
       value: `${formatBytesApprox(used)} = ${pct(used, host.memTotal)} of RAM ${formatBytesApprox(host.memTotal)}`,
       threshold,
     };
@@ -37,6 +38,7 @@ export const usage: TriggerFn<'usage'> = (cond, ctx, target) => {
   return {
     trigger: 'usage',
     fired: used > at,
+    margin: marginTo(used, at, 'rising'),
     value: `${formatBytesApprox(used)}${of}`,
     threshold,
   };
