@@ -15,6 +15,9 @@ export interface Heartbeat {
   withinMs: number;
 }
 
+/** The worker's exit code for "cannot start with this configuration" (sysexits EX_CONFIG). */
+export const EXIT_CONFIG = 78;
+
 export interface SupervisorOptions {
   /** The worker's entry module and arguments. */
   workerModule: string;
@@ -30,6 +33,8 @@ export interface SupervisorOptions {
   /** How long a worker may take to exit on SIGTERM before it is killed. */
   stopTimeoutMs?: number;
   log?: (line: string) => void;
+  /** Called when the supervisor stops restarting a worker that cannot start. */
+  onGiveUp?: (code: number) => void;
 }
 
 export interface Supervisor {
@@ -94,6 +99,12 @@ export function startSupervisor(o: SupervisorOptions): Supervisor {
       if (child === c) child = undefined;
       restore(`worker ${c.pid ?? '?'} exited (${signal ?? `code ${code ?? '?'}`})`);
       if (stopping) return;
+      if (code === EXIT_CONFIG) {
+        // A worker that cannot start (bad flags, invalid policy file) would fail again.
+        log('supervisor: the worker cannot start with this configuration; not restarting');
+        o.onGiveUp?.(code);
+        return;
+      }
       if (Date.now() - startedAt >= stableAfter) backoff = backoffBase;
       log(`supervisor: restarting the worker in ${backoff} ms`);
       restartTimer = setTimeout(() => {

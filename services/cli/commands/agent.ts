@@ -13,6 +13,7 @@ import { CliError, EXIT_INVALID, EXIT_OK } from '../errors.ts';
 import { json, paint, table, type Io } from '../output.ts';
 import { readInput } from '../read-input.ts';
 import { renderEvaluation } from '../render-evaluation.ts';
+import { addRunCommand } from './agent-run.ts';
 
 interface Common {
   socket: string;
@@ -191,5 +192,6 @@ export function agentCommand(io: Io, setExit: (code: number) => void): Command {
       setExit(EXIT_OK);
     });
 
+  addRunCommand(cmd, io, setExit);
   return cmd;
 }

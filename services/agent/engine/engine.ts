@@ -1,0 +1,530 @@
+// The agent's engine: applies a policy, then on every tick snapshots what
+// the policy needs, evaluates it, and carries out the decisions. Between
+// ticks a fast path watches memcgs under user-space OOM handling every
+// 10 ms, so a stuck memcg is handled at once, and handed back to the
+// kernel's OOM killer if it is still stuck after `fallbackAfter`.
+import {
+  evaluate,
+  emptyHistory,
+  loadPolicy,
+  loadPolicyValue,
+  type ActionRecord,
+  type CanonicalPolicy,
+  type CompiledPolicy,
+  type Decision,
+  type Evaluation,
+  type History,
+  type HostSnapshot,
+  type PolicyIssue,
+} from '../../policy/index.ts';
+import type { MemcgDriver } from '../cgroup/types.ts';
+import { checkSupport } from '../enforce/compat.ts';
+import { desiredSettings, type DesiredState } from '../enforce/desired.ts';
+import type { AgentStatus, DryRunResult } from '../endpoint/api.ts';
+import type { EventLog } from '../events/log.ts';
+import type { Killer } from '../kill/killer.ts';
+import type { HostReader } from '../proc/types.ts';
+import {
+  ALL_NEEDS,
+  collectSnapshot,
+  snapshotNeeds,
+  type SnapshotNeeds,
+} from '../snapshot/index.ts';
+import type { StateStore } from '../state/store.ts';
+import { recordTick, settleAction } from './history.ts';
+import { nextIntervalMs } from './interval.ts';
+import { memcgDir, userspaceOomTargets, type UserspaceOomTarget } from './userspace-oom.ts';
+
+/** How often memcgs under user-space OOM handling are checked for being stuck. */
+export const FAST_PATH_MS = 10;
+export const HEARTBEAT_MS = 200;
+/** Without user-space OOM handling a stall harms nothing at once; the supervisor still notices. */
+export const DEFAULT_HEARTBEAT_WINDOW_MS = 10_000;
+
+/** Applies settings all-or-nothing (services/agent/enforce/apply.ts). */
+export interface SettingsApplier {
+  apply(desired: DesiredState): unknown;
+  /** Applies to memcgs that appeared since the last apply; idempotent. */
+  reconcile(desired: DesiredState): { failed: Error[] };
+}
+
+export interface EngineDeps {
+  driver?: MemcgDriver;
+  host: HostReader;
+  killer: Killer;
+  events: EventLog;
+  store: StateStore;
+  applier?: SettingsApplier;
+  agentPids: () => number[];
+  hostname: string;
+  version: string;
+  supervisorPid?: number;
+  now?: () => number;
+  log?: (line: string) => void;
+  /** Sent after every tick: the supervisor's watchdog. */
+  heartbeat?: (withinMs: number) => void;
+}
+
+export type ApplyOutcome = { ok: true } | { ok: false; reason: string };
+
+export class Engine {
+  private policy?: CompiledPolicy;
+  private source: 'local' | 'control-plane' = 'local';
+  private appliedAt = 0;
+  private needs?: SnapshotNeeds;
+  private history: History = emptyHistory();
+  private lastEvaluation?: { evaluation: Evaluation; durationMs: number; intervalMs: number };
+  private lastRefusal?: { digest: string; reason: string; at: number };
+  private counters = { kills: 0, fallbacks: 0, evaluations: 0, errors: 0 };
+  private readonly startedAt: number;
+  private tickTimer?: NodeJS.Timeout;
+  private fastTimer?: NodeJS.Timeout;
+  private heartbeatTimer?: NodeJS.Timeout;
+  private running = false;
+  private ticking = false;
+  private uoom: UserspaceOomTarget[] = [];
+  /** memcg path → when it was first seen stuck in this episode. */
+  private stuckSince = new Map<string, number>();
+  /** memcgs handed back to the kernel, re-armed once their OOM clears. */
+  private handedBack = new Set<string>();
+  private readonly now: () => number;
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly deps: EngineDeps) {
+    this.now = deps.now ?? Date.now;
+    this.log = deps.log ?? ((l) => process.stderr.write(`${l}\n`));
+    this.startedAt = this.now();
+  }
+
+  /** Applies a validated canonical policy: all or nothing. */
+  setPolicy(canonical: CanonicalPolicy, source: 'local' | 'control-plane'): ApplyOutcome {
+    const loaded = loadPolicyValue(canonical);
+    if (!loaded.ok || !loaded.policy || !loaded.digest) {
+      const reason = loaded.issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+      return this.refuse(loaded.digest ?? 'unknown', reason);
+    }
+    const policy = loaded.policy;
+    const driver = this.deps.driver;
+    const memcgs = driver ? driver.list() : [];
+    if (driver) {
+      const support = checkSupport(policy, driver, memcgs);
+      if (!support.ok) return this.refuse(policy.digest, support.reason ?? 'unsupported settings');
+    } else if (policy.cgroups.length > 0 || policy.rules.some((r) => r.scope.kind === 'cgroup')) {
+      return this.refuse(
+        policy.digest,
+        'this host has no memory cgroup controller; the policy needs cgroups (use global rules only)',
+      );
+    }
+    try {
+      if (driver && this.deps.applier) {
+        const host = this.deps.host.host();
+        this.deps.applier.apply(desiredSettings(policy, memcgs, host, driver.mode));
+      }
+    } catch (err) {
+      return this.refuse(policy.digest, `could not apply: ${(err as Error).message}`);
+    }
+    const previous = this.policy;
+    this.policy = policy;
+    this.source = source;
+    this.appliedAt = this.now();
+    this.needs = snapshotNeeds(policy);
+    this.uoom = driver?.mode === 'v1' ? userspaceOomTargets(policy, memcgs) : [];
+    if (previous?.digest !== policy.digest) this.history = emptyHistory();
+    const state = this.deps.store.load() ?? {
+      version: 1 as const,
+      originals: {},
+      oomKillDisabled: [],
+    };
+    this.deps.store.save({
+      ...state,
+      policy: {
+        name: policy.name,
+        digest: policy.digest,
+        canonical: policy.canonical,
+        source,
+        appliedAt: this.appliedAt,
+      },
+    });
+    this.deps.events.record({
+      kind: 'policy-applied',
+      policy: { name: policy.name, digest: policy.digest },
+      name: policy.name,
+      digest: policy.digest,
+      source,
+    });
+    this.log(`agent: applied policy ${policy.name} ${policy.digest} (${source})`);
+    if (this.running) this.schedule(0);
+    return { ok: true };
+  }
+
+  private refuse(digest: string, reason: string): ApplyOutcome {
+    this.lastRefusal = { digest, reason, at: this.now() };
+    this.deps.events.record({ kind: 'policy-refused', digest, reason });
+    this.log(`agent: refused policy ${digest}: ${reason}`);
+    const state = this.deps.store.load();
+    if (state) this.deps.store.save({ ...state, lastNack: this.lastRefusal });
+    return { ok: false, reason };
+  }
+
+  /** The last good policy from the state directory, enforced before any control plane is reachable. */
+  restoreLastKnownGood(): ApplyOutcome | undefined {
+    const state = this.deps.store.load();
+    if (!state?.policy) return undefined;
+    return this.setPolicy(state.policy.canonical, state.policy.source);
+  }
+
+  start(): void {
+    this.running = true;
+    this.schedule(0);
+    this.fastTimer = setInterval(() => {
+      this.fastPath();
+    }, FAST_PATH_MS);
+    // Heartbeats come from the event loop, not from ticks: a blocked or
+    // stopped worker goes silent, and the supervisor hands OOM back to the
+    // kernel once the shortest fallbackAfter has passed without one.
+    if (this.deps.heartbeat) {
+      const beat = (): void => this.deps.heartbeat?.(this.heartbeatWindowMs());
+      beat();
+      this.heartbeatTimer = setInterval(beat, HEARTBEAT_MS);
+    }
+  }
+
+  /** How long the supervisor may wait for the next heartbeat. */
+  heartbeatWindowMs(): number {
+    const shortest = Math.min(...this.uoom.map((t) => t.fallbackAfterMs));
+    return Number.isFinite(shortest)
+      ? Math.max(shortest, 4 * HEARTBEAT_MS)
+      : DEFAULT_HEARTBEAT_WINDOW_MS;
+  }
+
+  /** Stops ticking and hands every memcg back to the kernel's OOM killer (settings stay: fail-static). */
+  stop(): void {
+    this.running = false;
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    if (this.fastTimer) clearInterval(this.fastTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    for (const t of this.uoom) this.setOomKillDisable(t, false);
+  }
+
+  private schedule(ms: number): void {
+    if (!this.running) return;
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    this.tickTimer = setTimeout(() => {
+      this.tick();
+    }, ms);
+  }
+
+  private snapshot(needs: SnapshotNeeds): HostSnapshot {
+    return collectSnapshot(
+      {
+        driver: this.deps.driver,
+        host: this.deps.host,
+        agentPids: this.deps.agentPids(),
+        now: this.now,
+        hostname: this.deps.hostname,
+      },
+      needs,
+    );
+  }
+
+  /** One evaluation: snapshot, evaluate, act. Never throws: errors are events. */
+  tick(): Evaluation | undefined {
+    const policy = this.policy;
+    if (!policy || !this.needs || this.ticking) return undefined;
+    this.ticking = true;
+    let interval = policy.intervalMs;
+    try {
+      const started = performance.now();
+      const snapshot = this.snapshot(this.needs);
+      const evaluation = evaluate(policy, snapshot, this.history);
+      const actions = this.act(policy, evaluation, snapshot.time);
+      this.history = recordTick(this.history, policy, snapshot, evaluation, actions);
+      interval = nextIntervalMs(policy, evaluation);
+      this.counters.evaluations++;
+      this.lastEvaluation = {
+        evaluation,
+        durationMs: performance.now() - started,
+        intervalMs: interval,
+      };
+      this.reconcile(policy);
+      return evaluation;
+    } catch (err) {
+      this.counters.errors++;
+      this.deps.events.record({ kind: 'error', message: (err as Error).message, where: 'tick' });
+      return undefined;
+    } finally {
+      this.ticking = false;
+      this.schedule(interval);
+    }
+  }
+
+  /** Settings for memcgs created since the policy was applied (a new batch job, say). */
+  private reconcile(policy: CompiledPolicy): void {
+    const driver = this.deps.driver;
+    if (!driver || !this.deps.applier) return;
+    try {
+      const memcgs = driver.list();
+      const desired = desiredSettings(policy, memcgs, this.deps.host.host(), driver.mode);
+      for (const err of this.deps.applier.reconcile(desired).failed) {
+        this.counters.errors++;
+        this.deps.events.record({ kind: 'error', message: err.message, where: 'reconcile' });
+      }
+      if (driver.mode !== 'v1') return;
+      const known = new Set(this.uoom.map((t) => t.path));
+      for (const t of userspaceOomTargets(policy, memcgs))
+        if (!known.has(t.path)) this.uoom.push(t);
+      this.uoom = this.uoom.filter((t) => memcgs.includes(t.path));
+      // Re-arm user-space handling that someone else turned off (the
+      // supervisor's watchdog after a stall), unless the agent handed the
+      // memcg to the kernel itself and its OOM has not cleared yet.
+      for (const t of this.uoom)
+        if (!this.handedBack.has(t.path) && driver.readSetting(t.path, 'oomKillDisable') === false)
+          this.setOomKillDisable(t, true);
+    } catch (err) {
+      this.counters.errors++;
+      this.deps.events.record({
+        kind: 'error',
+        message: (err as Error).message,
+        where: 'reconcile',
+      });
+    }
+  }
+
+  private act(policy: CompiledPolicy, evaluation: Evaluation, time: number): ActionRecord[] {
+    const out: ActionRecord[] = [];
+    for (const d of evaluation.decisions) {
+      const base = { time, rule: d.rule, dryRun: !d.enforce };
+      if (d.action === 'kill' && d.kill) {
+        const pending = d.enforce;
+        out.push({
+          ...base,
+          kind: 'kill',
+          ...(d.kill.among === 'process' ? { pid: d.kill.pid } : { cgroup: d.kill.cgroup }),
+          pending,
+        });
+        this.startKill(policy, d, time);
+      } else if (d.action === 'throttle' && d.throttle) {
+        out.push({ ...base, kind: 'throttle', cgroup: d.throttle.cgroup });
+        this.throttle(policy, d);
+      } else if (d.action === 'notify' && d.notify) {
+        out.push({ ...base, kind: 'notify' });
+        this.deps.events.record({
+          kind: 'notify',
+          policy: { name: policy.name, digest: policy.digest },
+          rule: d.rule,
+          severity: d.notify.severity,
+          message: d.notify.message,
+          summary: d.trace.summary,
+          dryRun: d.dryRun,
+        });
+      }
+    }
+    return out;
+  }
+
+  private startKill(policy: CompiledPolicy, d: Decision, triggeredAt: number): void {
+    const victim = d.kill;
+    if (!victim) return;
+    this.deps.killer
+      .kill(d, policy, triggeredAt)
+      .then((event) => {
+        this.deps.events.append(event);
+        if (event.outcome === 'died') this.counters.kills++;
+      })
+      .catch((err: unknown) => {
+        this.counters.errors++;
+        this.deps.events.record({ kind: 'error', message: (err as Error).message, where: 'kill' });
+      })
+      .finally(() => {
+        this.history = settleAction(this.history, (a) =>
+          a.rule === d.rule && victim.among === 'process'
+            ? a.pid === victim.pid
+            : a.cgroup === (victim.among === 'cgroup' ? victim.cgroup : undefined),
+        );
+        // The kill may have resolved what triggered it: look again now.
+        this.schedule(0);
+      });
+  }
+
+  private throttle(policy: CompiledPolicy, d: Decision): void {
+    const t = d.throttle;
+    const driver = this.deps.driver;
+    if (!t || !driver || !d.enforce) return;
+    try {
+      const before = driver.readSetting(t.cgroup, 'memoryHigh');
+      driver.writeSetting(t.cgroup, 'memoryHigh', t.memoryHigh);
+      this.deps.events.record({
+        kind: 'throttle',
+        policy: { name: policy.name, digest: policy.digest },
+        rule: d.rule,
+        cgroup: t.cgroup,
+        memoryHigh: t.memoryHigh,
+        durationMs: t.durationMs,
+        usage: t.usage,
+        dryRun: false,
+        summary: d.trace.summary,
+      });
+      setTimeout(() => {
+        try {
+          driver.writeSetting(t.cgroup, 'memoryHigh', before);
+        } catch {
+          // The memcg may be gone; nothing to restore then.
+        }
+      }, t.durationMs).unref();
+    } catch (err) {
+      this.counters.errors++;
+      this.deps.events.record({
+        kind: 'error',
+        message: (err as Error).message,
+        where: 'throttle',
+      });
+    }
+  }
+
+  private setOomKillDisable(t: UserspaceOomTarget, on: boolean): void {
+    const driver = this.deps.driver;
+    if (!driver) return;
+    const dir = memcgDir(driver, t.path);
+    const state = this.deps.store.load() ?? {
+      version: 1 as const,
+      originals: {},
+      oomKillDisabled: [],
+    };
+    // Record before setting, forget after clearing: a crash in between must leave a trace the supervisor can restore.
+    if (on && !state.oomKillDisabled.includes(dir))
+      this.deps.store.save({ ...state, oomKillDisabled: [...state.oomKillDisabled, dir] });
+    try {
+      driver.writeSetting(t.path, 'oomKillDisable', on);
+    } catch {
+      return;
+    }
+    if (!on) {
+      const s2 = this.deps.store.load() ?? state;
+      this.deps.store.save({ ...s2, oomKillDisabled: s2.oomKillDisabled.filter((p) => p !== dir) });
+    }
+  }
+
+  /** Every 10 ms: which user-space-handled memcgs are stuck, and for how long. */
+  private fastPath(): void {
+    const driver = this.deps.driver;
+    if (!driver || this.uoom.length === 0) return;
+    const now = this.now();
+    let stuckNow = false;
+    for (const t of this.uoom) {
+      let under: boolean;
+      try {
+        under = driver.underOom(t.path);
+      } catch {
+        continue;
+      }
+      if (!under) {
+        this.stuckSince.delete(t.path);
+        if (this.handedBack.delete(t.path)) this.setOomKillDisable(t, true);
+        continue;
+      }
+      if (this.handedBack.has(t.path)) continue;
+      const since = this.stuckSince.get(t.path);
+      if (since === undefined) {
+        this.stuckSince.set(t.path, now);
+        stuckNow = true;
+        this.deps.events.record({ kind: 'oom', memcg: t.path, handler: 'userspace' });
+      } else if (now - since >= t.fallbackAfterMs) {
+        this.setOomKillDisable(t, false);
+        this.handedBack.add(t.path);
+        this.counters.fallbacks++;
+        this.deps.events.record({
+          kind: 'fallback',
+          memcg: t.path,
+          stuckMs: now - since,
+          fallbackAfterMs: t.fallbackAfterMs,
+        });
+        this.log(
+          `agent: ${t.path} stuck for ${now - since} ms: handed back to the kernel OOM killer`,
+        );
+      }
+    }
+    if (stuckNow && !this.ticking) this.schedule(0);
+  }
+
+  status(): AgentStatus {
+    const driver = this.deps.driver;
+    const p = this.policy;
+    const unsupported =
+      driver && p
+        ? checkSupport(p, driver, []).approximate.map((f) => ({ setting: f.setting, note: f.note }))
+        : [];
+    const notes = driver
+      ? (['memoryMin', 'memoryLow', 'memoryHigh', 'memoryMax', 'swapMax', 'oomGroup'] as const)
+          .map((s) => ({ setting: s, support: driver.support(s) }))
+          .filter((x) => !x.support.supported)
+          .map((x) => ({ setting: x.setting, note: x.support.note ?? '' }))
+      : [];
+    const le = this.lastEvaluation;
+    return {
+      version: this.deps.version,
+      pid: process.pid,
+      ...(this.deps.supervisorPid ? { supervisorPid: this.deps.supervisorPid } : {}),
+      startedAt: this.startedAt,
+      hostname: this.deps.hostname,
+      cgroup: {
+        mode: driver?.mode ?? 'none',
+        ...(driver ? { root: driver.root } : {}),
+        unsupported: [...notes, ...unsupported],
+      },
+      ...(p
+        ? {
+            policy: {
+              name: p.name,
+              digest: p.digest,
+              source: this.source,
+              appliedAt: this.appliedAt,
+              intervalMs: p.intervalMs,
+            },
+          }
+        : {}),
+      ...(this.lastRefusal ? { lastRefusal: this.lastRefusal } : {}),
+      ...(le
+        ? {
+            lastEvaluation: {
+              time: le.evaluation.time,
+              durationMs: le.durationMs,
+              intervalMs: le.intervalMs,
+              rules: le.evaluation.rules.map((r) => ({
+                rule: r.rule,
+                outcome: r.outcome,
+                reason: r.reason,
+              })),
+            },
+          }
+        : {}),
+      counters: { ...this.counters },
+      controlPlane: { state: 'disabled' },
+    };
+  }
+
+  /** The applied policy on a full fresh snapshot, with the engine's history; changes nothing. */
+  explain(): Evaluation | undefined {
+    if (!this.policy) return undefined;
+    return evaluate(this.policy, this.snapshot(ALL_NEEDS), this.history);
+  }
+
+  dryRun(text: string): DryRunResult {
+    const r = loadPolicy(text);
+    if (!r.ok || !r.policy || !r.digest) return { ok: false, issues: r.issues };
+    const warnings: PolicyIssue[] = r.issues;
+    const driver = this.deps.driver;
+    const support = driver ? checkSupport(r.policy, driver, driver.list()) : undefined;
+    const evaluation = evaluate(r.policy, this.snapshot(ALL_NEEDS), {
+      ...emptyHistory(),
+      snapshots: this.history.snapshots,
+    });
+    return {
+      ok: true,
+      name: r.policy.name,
+      digest: r.digest,
+      evaluation,
+      warnings,
+      ...(support && !support.ok && support.reason ? { refusal: support.reason } : {}),
+    };
+  }
+}
