@@ -55,7 +55,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['bin/*.js', 'eslint.config.js'],
+    files: ['bin/*.js', 'eslint.config.js', 'test/fixtures/**/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },
 );
