@@ -17,6 +17,7 @@ import {
   startHog,
   waitFor,
 } from './helpers/memcg.ts';
+import { copyCgroupFixture } from './helpers/cgroup-fixture.ts';
 
 const root = join(import.meta.dirname, '..');
 const bin = join(root, 'bin/oomfleet.js');
@@ -57,25 +58,15 @@ function tmp(): string {
 }
 
 async function startAgent(
-  cgroupRoot: string,
-  opts: { policy?: string; stateDir?: string } = {},
+  cgroupRoot: string | undefined,
+  opts: { policy?: string; stateDir?: string; mode?: 'v1' | 'v2' | 'none' } = {},
 ): Promise<Running> {
   const dir = tmp();
   const stateDir = opts.stateDir ?? join(dir, 'state');
   const socket = join(dir, 'run', 'agent.sock');
-  const args = [
-    bin,
-    'agent',
-    'run',
-    '--cgroup-mode',
-    'v1',
-    '--cgroup-root',
-    cgroupRoot,
-    '--state-dir',
-    stateDir,
-    '--socket',
-    socket,
-  ];
+  const args = [bin, 'agent', 'run', '--cgroup-mode', opts.mode ?? 'v1'];
+  args.push('--state-dir', stateDir, '--socket', socket);
+  if (cgroupRoot) args.push('--cgroup-root', cgroupRoot);
   if (opts.policy) {
     const file = join(dir, 'policy.yaml');
     writeFileSync(file, opts.policy);
@@ -331,5 +322,79 @@ describe('oomfleet agent run on real memcgs', () => {
     expect(Number(read(job, 'memory.limit_in_bytes'))).toBe(160 * 1024 * 1024);
     const dry = await second.client.dryRun(bad);
     expect(dry.ok && dry.refusal).toMatch(/memoryHigh/);
+  });
+});
+
+describe('oomfleet agent run without cgroups, and on cgroup v2', () => {
+  it('global mode works from /proc alone: a global rule chooses among all processes (dry run)', async () => {
+    // A process with a unique command line, preferred as the victim; dry run, so nothing on this host is killed.
+    const marker = spawn('sleep', ['600'], { stdio: 'ignore' });
+    try {
+      const agent = await startAgent(undefined, {
+        mode: 'none',
+        policy: `apiVersion: oomfleet/v1
+kind: OomPolicy
+metadata: { name: e2e-global }
+spec:
+  dryRun: true
+  interval: 200ms
+  killBudget: { max: 10000, per: 1m }
+  rules:
+    - name: host-ram
+      scope: global
+      when: { usage: { of: ram, above: 0.001% } }
+      action: { kill: { victim: newest, prefer: ['^sleep 600$'] } }
+      cooldown: 0s
+`,
+      });
+      const s = await status(agent);
+      expect(s.cgroup.mode).toBe('none');
+      await waitFor(() => true, 'noop', 1);
+      let dry: EventRecord | undefined;
+      const deadline = Date.now() + 5000;
+      while (!dry && Date.now() < deadline) {
+        dry = (await events(agent)).find((e) => e.kind === 'kill');
+        await sleep(100);
+      }
+      expect(dry).toMatchObject({
+        outcome: 'dry-run',
+        dryRun: true,
+        victim: { kind: 'process', pid: marker.pid },
+      });
+      expect(marker.exitCode).toBeNull();
+      const e = await agent.client.explain();
+      expect('rules' in e && e.rules[0]).toMatchObject({ rule: 'host-ram' });
+      expect(
+        'decisions' in e && e.decisions[0]?.kill,
+        JSON.stringify(e).slice(0, 1500),
+      ).toMatchObject({ pid: marker.pid });
+    } finally {
+      marker.kill('SIGKILL');
+    }
+  });
+
+  it("cgroup v2 (fixture tree shaped like the kernel's): settings land in the v2 files", async () => {
+    const fx = copyCgroupFixture();
+    dirs.push(fx.root);
+    const job = join(fx.root, 'batch.slice/job-a.scope');
+    const before = read(job, 'memory.max');
+    const agent = await startAgent(fx.root, {
+      mode: 'v2',
+      policy: `apiVersion: oomfleet/v1
+kind: OomPolicy
+metadata: { name: e2e-v2 }
+spec:
+  cgroups:
+    - match: /batch.slice/*
+      memoryMax: 6Gi
+      memoryHigh: 75%
+      oomGroup: true
+`,
+    });
+    expect((await status(agent)).cgroup.mode).toBe('v2');
+    expect(read(job, 'memory.max').trim()).toBe(String(6 * 1024 ** 3));
+    expect(read(job, 'memory.high').trim()).toBe(String(4.5 * 1024 ** 3));
+    expect(read(job, 'memory.oom.group').trim()).toBe('1');
+    expect(before.trim()).not.toBe(String(6 * 1024 ** 3));
   });
 });

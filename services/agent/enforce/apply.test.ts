@@ -60,7 +60,12 @@ function catchApplyError(fn: () => unknown): ApplyError {
 }
 
 /** The v1 files the enforcer may change, exactly as the kernel prints them. */
-function v1Files(cg: TestMemcg): Record<string, string> {
+function v1Files(cg: TestMemcg): {
+  limit: string;
+  memsw: string;
+  soft: string;
+  oomKillDisable: string;
+} {
   const f = (name: string): string => readFileSync(join(cg.dir, name), 'utf8').trim();
   return {
     limit: f('memory.limit_in_bytes'),
@@ -352,7 +357,7 @@ spec:
     try {
       const store = new StateStore(dir);
       const seen: { persisted: string[]; kernel: string }[] = [];
-      const { driver } = instrument(v1, (path, setting, value) => {
+      const { driver } = instrument(v1, (_path, setting, value) => {
         if (setting === 'oomKillDisable' && value === true)
           seen.push({
             persisted: store.load()?.oomKillDisabled ?? [],
@@ -374,6 +379,32 @@ spec:
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('setOomKillDisable (fallback and re-arm) keeps the list in step, persisted before a 1', () => {
+    const a = makeTestMemcg('fallback');
+    const persisted: string[][] = [];
+    const kernelAtPersist: string[] = [];
+    const enforcer = new Enforcer(v1, {
+      persist: (s) => {
+        persisted.push(s.oomKillDisabled);
+        kernelAtPersist.push(v1Files(a).oomKillDisable);
+      },
+    });
+    enforcer.apply(desired([[a.path, { memoryMax: 64 * Mi, oomKillDisable: true }]]));
+    enforcer.setOomKillDisable(a.path, false);
+    expect(v1Files(a).oomKillDisable).toBe('0');
+    expect(persisted.at(-1)).toEqual([]);
+    expect(kernelAtPersist.at(-1)).toBe('0');
+    // The original stays: removing the policy later restores it.
+    expect(enforcer.state.originals[a.path]).toEqual({ memoryMax: 'max', oomKillDisable: false });
+    enforcer.setOomKillDisable(a.path, true);
+    expect(persisted.at(-1)).toEqual([a.dir]);
+    expect(kernelAtPersist.at(-1)).toBe('0'); // saved while the kernel still had 0
+    expect(v1Files(a).oomKillDisable).toBe('1');
+    enforcer.removeAll();
+    expect(v1Files(a)).toMatchObject({ limit: UNLIMITED, oomKillDisable: '0' });
+    expect(enforcer.state.oomKillDisabled).toEqual([]);
   });
 
   it('restores the originals of a previous run (state from disk) after a restart', () => {

@@ -268,6 +268,26 @@ export class Enforcer {
     return out;
   }
 
+  /**
+   * oom_kill_disable outside a policy change — the user-space OOM fallback
+   * (0 after fallbackAfter) and re-arming (1) — with the same bookkeeping as
+   * apply: listed and persisted before 1 is written, unlisted after 0 is.
+   * Originals are untouched: the policy still wants 1 there. Kept here so that
+   * one owner holds the list (a second writer's saves would overwrite it).
+   */
+  setOomKillDisable(memcg: string, on: boolean): void {
+    const dir = this.dirOf(memcg);
+    if (on && !this.current.oomKillDisabled.includes(dir)) {
+      this.current.oomKillDisabled.push(dir);
+      this.persist(this.state);
+    }
+    this.driver.writeSetting(memcg, 'oomKillDisable', on);
+    if (!on && this.current.oomKillDisabled.includes(dir)) {
+      this.current.oomKillDisabled = this.current.oomKillDisabled.filter((d) => d !== dir);
+      this.persist(this.state);
+    }
+  }
+
   // ---- the transaction ----
 
   private inode(memcg: string): number | undefined {

@@ -1,9 +1,14 @@
 // checkSupport: a policy that needs a setting the hierarchy cannot express is
 // refused whole, with a reason naming the entry, its glob, the setting and why;
 // approximations are listed for `agent status`.
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FIXTURES_DIR } from '../../../test/helpers/cgroup-fixture.ts';
+import { ownMemcgRoot } from '../../../test/helpers/memcg.ts';
 import { loadPolicy, type CompiledPolicy } from '../../policy/index.ts';
 import type { SettingName, SettingSupport } from '../cgroup/types.ts';
+import { createV1Driver } from '../cgroup/v1.ts';
+import { createV2Driver } from '../cgroup/v2.ts';
 import { checkSupport, type SupportSource } from './compat.ts';
 
 function policy(spec: string): CompiledPolicy {
@@ -26,12 +31,17 @@ const V1: SupportSource = {
       case 'swapMax':
         return { supported: true, file: 'memory.memsw.limit_in_bytes' };
       case 'oomKillDisable':
-        return { supported: true, file: 'memory.oom_control' };
+        // A note on a supported setting that is no approximation (the v1 driver explains several).
+        return {
+          supported: true,
+          file: 'memory.oom_control',
+          note: 'oom_kill_disable in memory.oom_control',
+        };
       case 'memoryLow':
         return {
           supported: true,
           file: 'memory.soft_limit_in_bytes',
-          note: 'the soft limit only steers reclaim under contention',
+          note: 'approximation: the soft limit only steers reclaim under contention',
         };
       case 'memoryHigh':
         return { supported: false, note: 'cgroup v1 has no memory.high' };
@@ -123,7 +133,7 @@ describe('checkSupport', () => {
     expect(r.reason).toBeUndefined();
     expect(r.unsupported).toEqual([]);
     expect(r.approximate.map((f) => f.message)).toEqual([
-      'cgroups[0] (/batch/*) sets memoryLow, which cgroup v1 applies only approximately through memory.soft_limit_in_bytes (the soft limit only steers reclaim under contention)',
+      'cgroups[0] (/batch/*) sets memoryLow, which cgroup v1 applies only approximately through memory.soft_limit_in_bytes (approximation: the soft limit only steers reclaim under contention)',
     ]);
   });
 
@@ -171,5 +181,37 @@ describe('checkSupport', () => {
     - process: '^sshd$'
 `);
     expect(checkSupport(p, V1, MEMCGS).ok).toBe(true);
+  });
+});
+
+describe("checkSupport with the drivers' own support tables", () => {
+  const p = policy(`  protect:
+    - cgroup: /web/app
+      memoryLow: 1Gi
+  cgroups:
+    - match: /batch/*
+      memoryMax: 8Gi
+      memoryHigh: 90%
+      swapMax: 0
+      oomGroup: true
+      userspaceOom: { enabled: true }
+`);
+
+  it('v1: refuses memoryHigh and oomGroup with the driver notes, memoryLow is approximate', () => {
+    const r = checkSupport(p, createV1Driver(ownMemcgRoot()), MEMCGS);
+    expect(r.unsupported.map((f) => f.setting)).toEqual(['memoryHigh', 'oomGroup']);
+    expect(r.reason).toMatch(
+      /^cgroups\[0\] \(\/batch\/\*\) sets memoryHigh, which cgroup v1 has no equivalent for \(cgroup v1 has no memory\.high/,
+    );
+    // swapMax and userspaceOom carry explanatory notes but are exact.
+    expect(r.approximate.map((f) => `${f.source} ${f.setting}`)).toEqual(['protect[0] memoryLow']);
+  });
+
+  it('v2: accepts all of it', () => {
+    expect(checkSupport(p, createV2Driver(join(FIXTURES_DIR, 'cgroup-v2')), MEMCGS)).toEqual({
+      ok: true,
+      unsupported: [],
+      approximate: [],
+    });
   });
 });

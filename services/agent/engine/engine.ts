@@ -33,6 +33,7 @@ import {
 import type { StateStore } from '../state/store.ts';
 import { recordTick, settleAction } from './history.ts';
 import { nextIntervalMs } from './interval.ts';
+import { honourOomGroup } from './oom-group.ts';
 import { memcgDir, userspaceOomTargets, type UserspaceOomTarget } from './userspace-oom.ts';
 
 /** How often memcgs under user-space OOM handling are checked for being stuck. */
@@ -87,6 +88,8 @@ export class Engine {
   private stuckSince = new Map<string, number>();
   /** memcgs handed back to the kernel, re-armed once their OOM clears. */
   private handedBack = new Set<string>();
+  /** v2: the last memory.events max/oom counts of watched memcgs. */
+  private v2Events = new Map<string, number>();
   private readonly now: () => number;
   private readonly log: (line: string) => void;
 
@@ -128,7 +131,7 @@ export class Engine {
     this.source = source;
     this.appliedAt = this.now();
     this.needs = snapshotNeeds(policy);
-    this.uoom = driver?.mode === 'v1' ? userspaceOomTargets(policy, memcgs) : [];
+    this.uoom = driver ? userspaceOomTargets(policy, memcgs) : [];
     if (previous?.digest !== policy.digest) this.history = emptyHistory();
     const state = this.deps.store.load() ?? {
       version: 1 as const,
@@ -237,7 +240,7 @@ export class Engine {
       const started = performance.now();
       const snapshot = this.snapshot(this.needs);
       const evaluation = evaluate(policy, snapshot, this.history);
-      const actions = this.act(policy, evaluation, snapshot.time);
+      const actions = this.act(policy, honourOomGroup(evaluation, snapshot), snapshot.time);
       this.history = recordTick(this.history, policy, snapshot, evaluation, actions);
       interval = nextIntervalMs(policy, evaluation);
       this.counters.evaluations++;
@@ -408,6 +411,10 @@ export class Engine {
   private fastPath(): void {
     const driver = this.deps.driver;
     if (!driver || this.uoom.length === 0) return;
+    if (driver.mode === 'v2') {
+      this.watchV2Events(driver);
+      return;
+    }
     const now = this.now();
     let stuckNow = false;
     for (const t of this.uoom) {
@@ -444,6 +451,29 @@ export class Engine {
       }
     }
     if (stuckNow && !this.ticking) this.schedule(0);
+  }
+
+  /**
+   * cgroup v2 has no oom_kill_disable: user-space handling acts before the
+   * limit, on the policy's usage and pressure rules. The fast path watches
+   * memory.events and evaluates at once when a memcg hits memory.max or
+   * goes OOM, instead of waiting for the next tick.
+   */
+  private watchV2Events(driver: MemcgDriver): void {
+    let rose = false;
+    for (const t of this.uoom) {
+      const e = driver.read(t.path)?.events;
+      if (!e) continue;
+      const count = (e.max ?? 0) + (e.oom ?? 0);
+      const before = this.v2Events.get(t.path);
+      this.v2Events.set(t.path, count);
+      if (before !== undefined && count > before) {
+        rose = true;
+        if ((e.oom ?? 0) > 0)
+          this.deps.events.record({ kind: 'oom', memcg: t.path, handler: 'kernel' });
+      }
+    }
+    if (rose && !this.ticking) this.schedule(0);
   }
 
   status(): AgentStatus {

@@ -2,7 +2,15 @@
 // from. The supervisor runs this after its worker died, so it must be fast,
 // must not need the driver or the policy language, and must not trust the
 // state file further than it has to: only node:fs, plain writes of "0".
-import { closeSync, constants, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  openSync,
+  readFileSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { isAbsolute, join, normalize } from 'node:path';
 
 export const STATE_FILE = 'state.json';
@@ -66,7 +74,9 @@ export function restoreKernelOom(statePath: string): KernelOomRestore {
       out.restored.push(dir);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') out.vanished.push(dir);
+      // ENOENT with the directory gone: the memcg was removed. With the
+      // directory still there it is no memcg, which is a failure to report.
+      if (code === 'ENOENT' && !existsSync(dir)) out.vanished.push(dir);
       else out.failed.push({ path: dir, error: code ?? (err as Error).message });
     }
   }

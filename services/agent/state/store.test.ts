@@ -5,7 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadPolicy, type CanonicalPolicy } from '../../policy/index.ts';
-import { emptyState, parseState, StateStore, type AgentState } from './store.ts';
+import {
+  makeTestMemcg,
+  memcgProblem,
+  startHog,
+  useTestMemcgs,
+  waitFor,
+  type TestMemcg,
+} from '../../../test/helpers/memcg.ts';
+import { emptyState, parseState, restoreKernelOom, StateStore, type AgentState } from './store.ts';
 
 let dir: string;
 let problems: string[];
@@ -144,5 +152,70 @@ describe('StateStore', () => {
   ])('refuses %s', (_name, value, problem) => {
     const r = parseState(JSON.stringify(value));
     expect('problem' in r && r.problem).toMatch(problem);
+  });
+});
+
+describe('restoreKernelOom on real cgroup v1 memcgs', () => {
+  useTestMemcgs();
+  const oomControl = (cg: TestMemcg): string =>
+    readFileSync(join(cg.dir, 'memory.oom_control'), 'utf8');
+  const disable = (cg: TestMemcg): void => {
+    writeFileSync(join(cg.dir, 'memory.oom_control'), '1');
+    expect(oomControl(cg)).toContain('oom_kill_disable 1\n');
+  };
+
+  it('writes oom_kill_disable=0 on every listed memcg, from state.json and state.json.prev', () => {
+    expect(memcgProblem()).toBeUndefined();
+    const a = makeTestMemcg('restore-a');
+    const b = makeTestMemcg('restore-b');
+    const c = makeTestMemcg('restore-c');
+    for (const cg of [a, b, c]) disable(cg);
+    store.save({ ...emptyState(), oomKillDisabled: [c.dir] });
+    const gone = join(a.dir, '..', 'oomfleet-test-gone');
+    const climbing = `${a.dir}/../${b.name}`; // not normalised: refused, even though it names b
+    const notMemcg = dir; // a directory without memory.oom_control
+    store.save({
+      ...emptyState(),
+      oomKillDisabled: [a.dir, b.dir, climbing, 'relative/path', gone, notMemcg],
+    });
+    const started = performance.now();
+    const r = restoreKernelOom(store.file);
+    expect(performance.now() - started).toBeLessThan(100);
+    expect(r.restored.sort()).toEqual([a.dir, b.dir, c.dir].sort());
+    for (const cg of [a, b, c]) expect(oomControl(cg)).toContain('oom_kill_disable 0\n');
+    expect(r.vanished).toEqual([gone]);
+    expect(r.failed.map((f) => f.path).sort()).toEqual(
+      [climbing, 'relative/path', notMemcg].sort(),
+    );
+    // Nothing created in a directory that is not a memcg.
+    expect(existsSync(join(notMemcg, 'memory.oom_control'))).toBe(false);
+  });
+
+  it('takes the state directory too, and survives a corrupt state.json', () => {
+    const a = makeTestMemcg('restore-dir');
+    disable(a);
+    store.save({ ...emptyState(), oomKillDisabled: [a.dir] });
+    store.save({ ...emptyState(), oomKillDisabled: [a.dir] });
+    writeFileSync(store.file, '{"oomKill');
+    expect(restoreKernelOom(dir).restored).toEqual([a.dir]);
+    expect(oomControl(a)).toContain('oom_kill_disable 0\n');
+  });
+
+  it('returns nothing to do without a state file', () => {
+    expect(restoreKernelOom(dir)).toEqual({ restored: [], vanished: [], failed: [] });
+  });
+
+  it('unsticks a memcg held at its limit: the kernel OOM killer then kills the hog', async () => {
+    const a = makeTestMemcg('restore-stuck');
+    writeFileSync(join(a.dir, 'memory.limit_in_bytes'), String(32 * 1024 * 1024));
+    disable(a);
+    const hog = await startHog(a.dir, { stepMiB: 8, intervalMs: 2, maxMiB: 256 });
+    await waitFor(() => oomControl(a).includes('under_oom 1'), 'under_oom 1');
+    store.save({ ...emptyState(), oomKillDisabled: [a.dir] });
+    const started = Date.now();
+    expect(restoreKernelOom(dir).restored).toEqual([a.dir]);
+    const end = await hog.exited;
+    expect(end.signal).toBe('SIGKILL');
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 });
