@@ -96,6 +96,21 @@ async function startAgent(
 
 const status = (r: Running): Promise<AgentStatus> => r.client.status();
 const events = (r: Running): Promise<EventRecord[]> => r.client.events({ limit: 1000 });
+/** The first event of a kind, waiting for it to be written. */
+async function eventOf(
+  r: Running,
+  kind: string,
+  timeoutMs = 5000,
+): Promise<EventRecord | undefined> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const e = (await events(r)).find((x) => x.kind === kind);
+    if (e) return e;
+    await sleep(50);
+  }
+  return undefined;
+}
+
 const read = (dir: string, file: string): string => readFileSync(join(dir, file), 'utf8');
 
 function jobPolicy(
@@ -149,9 +164,8 @@ describe('oomfleet agent run on real memcgs', () => {
       expect(end).toEqual({ code: null, signal: 'SIGKILL' });
       expect(keeper.exitCode).toBeNull();
       expect(keeper.signalCode).toBeNull();
-      await waitFor(() => true, 'noop', 10);
-      const kills = (await events(agent)).filter((e) => e.kind === 'kill');
-      expect(kills.at(-1)).toMatchObject({
+      // The kill event is written once the killer has confirmed the death.
+      expect(await eventOf(agent, 'kill')).toMatchObject({
         rule: 'job-oom',
         outcome: 'died',
         victim: { kind: 'process', pid: hog.pid },
@@ -350,13 +364,7 @@ spec:
       const s = await status(agent);
       expect(s.cgroup.mode).toBe('none');
       await waitFor(() => true, 'noop', 1);
-      let dry: EventRecord | undefined;
-      const deadline = Date.now() + 5000;
-      while (!dry && Date.now() < deadline) {
-        dry = (await events(agent)).find((e) => e.kind === 'kill');
-        await sleep(100);
-      }
-      expect(dry).toMatchObject({
+      expect(await eventOf(agent, 'kill')).toMatchObject({
         outcome: 'dry-run',
         dryRun: true,
         victim: { kind: 'process', pid: marker.pid },

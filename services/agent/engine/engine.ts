@@ -34,7 +34,7 @@ import type { StateStore } from '../state/store.ts';
 import { recordTick, settleAction } from './history.ts';
 import { nextIntervalMs } from './interval.ts';
 import { honourOomGroup } from './oom-group.ts';
-import { memcgDir, userspaceOomTargets, type UserspaceOomTarget } from './userspace-oom.ts';
+import { userspaceOomTargets, type UserspaceOomTarget } from './userspace-oom.ts';
 
 /** How often memcgs under user-space OOM handling are checked for being stuck. */
 export const FAST_PATH_MS = 10;
@@ -47,6 +47,8 @@ export interface SettingsApplier {
   apply(desired: DesiredState): unknown;
   /** Applies to memcgs that appeared since the last apply; idempotent. */
   reconcile(desired: DesiredState): { failed: Error[] };
+  /** User-space OOM handling on or off for one memcg, with the state kept for the supervisor. */
+  setOomKillDisable(memcg: string, on: boolean): void;
 }
 
 export interface EngineDeps {
@@ -385,25 +387,18 @@ export class Engine {
   }
 
   private setOomKillDisable(t: UserspaceOomTarget, on: boolean): void {
-    const driver = this.deps.driver;
-    if (!driver) return;
-    const dir = memcgDir(driver, t.path);
-    const state = this.deps.store.load() ?? {
-      version: 1 as const,
-      originals: {},
-      oomKillDisabled: [],
-    };
-    // Record before setting, forget after clearing: a crash in between must leave a trace the supervisor can restore.
-    if (on && !state.oomKillDisabled.includes(dir))
-      this.deps.store.save({ ...state, oomKillDisabled: [...state.oomKillDisabled, dir] });
     try {
-      driver.writeSetting(t.path, 'oomKillDisable', on);
-    } catch {
-      return;
-    }
-    if (!on) {
-      const s2 = this.deps.store.load() ?? state;
-      this.deps.store.save({ ...s2, oomKillDisabled: s2.oomKillDisabled.filter((p) => p !== dir) });
+      // The enforcer owns the list the supervisor restores from; it records
+      // the memcg before setting the flag and forgets it after clearing it.
+      if (this.deps.applier) this.deps.applier.setOomKillDisable(t.path, on);
+      else this.deps.driver?.writeSetting(t.path, 'oomKillDisable', on);
+    } catch (err) {
+      this.counters.errors++;
+      this.deps.events.record({
+        kind: 'error',
+        message: (err as Error).message,
+        where: 'oom_kill_disable',
+      });
     }
   }
 

@@ -1,9 +1,7 @@
 // Which memcgs the agent handles OOM for in user space (cgroup v1:
 // oom_kill_disable=1), and how long each may stay stuck before the kernel's
 // OOM killer gets it back.
-import { join } from 'node:path';
 import type { CompiledPolicy } from '../../policy/index.ts';
-import type { MemcgDriver } from '../cgroup/types.ts';
 
 export interface UserspaceOomTarget {
   path: string;
@@ -22,8 +20,4 @@ export function userspaceOomTargets(
       out.push({ path, fallbackAfterMs: entry.userspaceOom.fallbackAfterMs });
   }
   return out;
-}
-
-export function memcgDir(driver: MemcgDriver, path: string): string {
-  return path === '/' ? driver.root : join(driver.root, path);
 }
