@@ -33,9 +33,13 @@ spec:
 
 async function worker(): Promise<{ w: Worker; root: string }> {
   const fx = copyCgroupFixture();
-  cleanups.push(() => fx.remove());
+  cleanups.push(() => {
+    fx.remove();
+  });
   const dir = mkdtempSync(join(tmpdir(), 'oomfleet-faults-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  cleanups.push(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
   const file = join(dir, 'policy.yaml');
   writeFileSync(file, POLICY);
   const w = await startWorker({
