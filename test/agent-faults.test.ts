@@ -71,12 +71,12 @@ describe('agent faults', () => {
     const e = w.engine.tick();
     expect(e).toBeDefined();
     expect(w.engine.status().counters.evaluations).toBeGreaterThanOrEqual(4);
-    // A new memcg appears: it gets the policy's settings on the next tick.
+    // A new memcg appears: it gets the policy's settings at the next look (every 2 s, or now).
     mkdirSync(join(root, 'batch.slice/job-c.scope'));
     writeFileSync(join(root, 'batch.slice/job-c.scope/memory.max'), 'max\n');
     writeFileSync(join(root, 'batch.slice/job-c.scope/memory.current'), '4096\n');
     writeFileSync(join(root, 'batch.slice/job-c.scope/cgroup.procs'), '');
-    w.engine.tick();
+    w.engine.reconcileNow();
     const { readFileSync } = await import('node:fs');
     expect(readFileSync(join(root, 'batch.slice/job-c.scope/memory.max'), 'utf8').trim()).toBe(
       String(8 * 1024 ** 3),

@@ -14,7 +14,12 @@ import { agentClient, type AgentClient } from '../../services/agent/endpoint/cli
 import { memcgProblem, removeTestMemcgs, waitFor } from '../helpers/memcg.ts';
 
 const root = join(import.meta.dirname, '..', '..');
-const bin = join(root, 'bin/oomfleet.js');
+/**
+ * What runs the agent: bin/oomfleet.js, or BENCH_AGENT_BIN — any script that
+ * takes `agent run` and the same flags (a bundled build, say), so that a
+ * change to how the agent is built can be measured with the same harness.
+ */
+const bin = process.env.BENCH_AGENT_BIN ?? join(root, 'bin/oomfleet.js');
 
 /** A positive integer flag (`--runs 5`), or the default. */
 export function intFlag(name: string, fallback: number): number {
@@ -54,13 +59,17 @@ export const log = (line: string): void => {
 
 const cleanups: (() => Promise<void> | void)[] = [];
 let cleaning: Promise<void> | undefined;
+let interrupted = false;
 
 /** Registers a cleanup step; steps run last-registered first. */
 export function onCleanup(fn: () => Promise<void> | void): void {
   cleanups.push(fn);
 }
 
-/** Runs every cleanup step once (agents first, then memcgs, then temporary directories). */
+/**
+ * Runs every cleanup step once (last registered first: an agent before its
+ * temporary directory), then removes every memcg and hog.
+ */
 export function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     for (const fn of cleanups.reverse()) {
@@ -93,13 +102,16 @@ export async function runBench(main: () => Promise<void>): Promise<void> {
   }
   for (const sig of ['SIGINT', 'SIGTERM'] as const)
     process.once(sig, () => {
+      interrupted = true;
       log(`bench: ${sig}: cleaning up`);
       void cleanup().finally(() => process.exit(130));
     });
   try {
     await main();
   } catch (err) {
-    log(`bench: ${(err as Error).stack ?? String(err)}`);
+    // After a signal, the cleanup pulls processes and memcgs from under the
+    // benchmark: what it fails on then is no news.
+    if (!interrupted) log(`bench: ${(err as Error).stack ?? String(err)}`);
     process.exitCode = 1;
   } finally {
     await cleanup();
@@ -159,7 +171,11 @@ export async function startAgent(cgroupRoot: string, policy: string): Promise<Ag
   let output = '';
   proc.stdout?.setEncoding('utf8').on('data', (s: string) => (output += s));
   proc.stderr?.setEncoding('utf8').on('data', (s: string) => (output += s));
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) => {
+    proc.once('exit', () => {
+      resolve();
+    });
+  });
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {

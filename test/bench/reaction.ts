@@ -95,14 +95,14 @@ spec:
 `,
 };
 
-const oomControl = (dir: string): Record<string, number> =>
-  Object.fromEntries(
-    read(dir, 'memory.oom_control')
-      .trim()
-      .split('\n')
-      .map((l) => l.split(' '))
-      .map(([k, v]) => [k, Number(v)]),
-  );
+function oomControl(dir: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of read(dir, 'memory.oom_control').trim().split('\n')) {
+    const [k, v] = line.split(' ');
+    if (k) out[k] = Number(v);
+  }
+  return out;
+}
 
 async function oneRun(mode: Mode, run: number, top: string, agent?: Agent): Promise<Run> {
   const dir = join(top, 'bench');

@@ -39,8 +39,25 @@ import { userspaceOomTargets, type UserspaceOomTarget } from './userspace-oom.ts
 /** How often memcgs under user-space OOM handling are checked for being stuck. */
 export const FAST_PATH_MS = 10;
 export const HEARTBEAT_MS = 200;
+/** New memcgs (a job started) get the policy's settings within this long; a full tree walk is not free. */
+export const RECONCILE_EVERY_MS = 2000;
 /** Without user-space OOM handling a stall harms nothing at once; the supervisor still notices. */
 export const DEFAULT_HEARTBEAT_WINDOW_MS = 10_000;
+
+/** Victims chosen by RSS growth compare each process with its past: those need processes every tick. */
+function needsProcessHistory(policy: CompiledPolicy): boolean {
+  return policy.rules.some(
+    (r) =>
+      r.action.kind === 'kill' &&
+      r.action.among === 'process' &&
+      r.action.victim === 'fastest-growing',
+  );
+}
+
+function killRuleFired(policy: CompiledPolicy, e: Evaluation): boolean {
+  const kills = new Set(policy.rules.filter((r) => r.action.kind === 'kill').map((r) => r.name));
+  return e.rules.some((r) => kills.has(r.rule) && r.fired.length > 0);
+}
 
 /** Applies settings all-or-nothing (services/agent/enforce/apply.ts). */
 export interface SettingsApplier {
@@ -92,6 +109,7 @@ export class Engine {
   private handedBack = new Set<string>();
   /** v2: the last memory.events max/oom counts of watched memcgs. */
   private v2Events = new Map<string, number>();
+  private lastReconcile = 0;
   private readonly now: () => number;
   private readonly log: (line: string) => void;
 
@@ -158,6 +176,8 @@ export class Engine {
       source,
     });
     this.log(`agent: applied policy ${policy.name} ${policy.digest} (${source})`);
+    this.lastReconcile = this.now();
+    this.updateFastPath();
     if (this.running) this.schedule(0);
     return { ok: true };
   }
@@ -181,9 +201,7 @@ export class Engine {
   start(): void {
     this.running = true;
     this.schedule(0);
-    this.fastTimer = setInterval(() => {
-      this.fastPath();
-    }, FAST_PATH_MS);
+    this.updateFastPath();
     // Heartbeats come from the event loop, not from ticks: a blocked or
     // stopped worker goes silent, and the supervisor hands OOM back to the
     // kernel once the shortest fallbackAfter has passed without one.
@@ -191,6 +209,22 @@ export class Engine {
       const beat = (): void => this.deps.heartbeat?.(this.heartbeatWindowMs());
       beat();
       this.heartbeatTimer = setInterval(beat, HEARTBEAT_MS);
+    }
+  }
+
+  /**
+   * The 10 ms fast path runs only while some memcg is under user-space OOM
+   * handling: an idle 10 ms timer alone costs half a percent of a CPU.
+   */
+  private updateFastPath(): void {
+    const wanted = this.running && this.uoom.length > 0;
+    if (wanted && !this.fastTimer)
+      this.fastTimer = setInterval(() => {
+        this.fastPath();
+      }, FAST_PATH_MS);
+    else if (!wanted && this.fastTimer) {
+      clearInterval(this.fastTimer);
+      this.fastTimer = undefined;
     }
   }
 
@@ -207,6 +241,7 @@ export class Engine {
     this.running = false;
     if (this.tickTimer) clearTimeout(this.tickTimer);
     if (this.fastTimer) clearInterval(this.fastTimer);
+    this.fastTimer = undefined;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     for (const t of this.uoom) this.setOomKillDisable(t, false);
   }
@@ -240,8 +275,18 @@ export class Engine {
     let interval = policy.intervalMs;
     try {
       const started = performance.now();
-      const snapshot = this.snapshot(this.needs);
-      const evaluation = evaluate(policy, snapshot, this.history);
+      // Processes are the costliest part of a snapshot, and only kill rules
+      // look at them: read them only once such a rule fires (unless a victim
+      // strategy needs their history), then evaluate again with them.
+      const lazy = this.needs.processes.kind !== 'none' && !needsProcessHistory(policy);
+      let snapshot = this.snapshot(
+        lazy ? { ...this.needs, processes: { kind: 'none' } } : this.needs,
+      );
+      let evaluation = evaluate(policy, snapshot, this.history);
+      if (lazy && killRuleFired(policy, evaluation)) {
+        snapshot = this.snapshot(this.needs);
+        evaluation = evaluate(policy, snapshot, this.history);
+      }
       const actions = this.act(policy, honourOomGroup(evaluation, snapshot), snapshot.time);
       this.history = recordTick(this.history, policy, snapshot, evaluation, actions);
       interval = nextIntervalMs(policy, evaluation);
@@ -251,7 +296,11 @@ export class Engine {
         durationMs: performance.now() - started,
         intervalMs: interval,
       };
-      this.reconcile(policy);
+      if (snapshot.time - this.lastReconcile >= RECONCILE_EVERY_MS) {
+        this.lastReconcile = snapshot.time;
+        this.reconcile(policy);
+        this.updateFastPath();
+      }
       return evaluation;
     } catch (err) {
       this.counters.errors++;
@@ -261,6 +310,14 @@ export class Engine {
       this.ticking = false;
       this.schedule(interval);
     }
+  }
+
+  /** Applies the policy to memcgs created since the last look, now rather than within RECONCILE_EVERY_MS. */
+  reconcileNow(): void {
+    if (!this.policy) return;
+    this.lastReconcile = this.now();
+    this.reconcile(this.policy);
+    this.updateFastPath();
   }
 
   /** Settings for memcgs created since the policy was applied (a new batch job, say). */
