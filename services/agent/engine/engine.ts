@@ -268,7 +268,7 @@ export class Engine {
   }
 
   /** One evaluation: snapshot, evaluate, act. Never throws: errors are events. */
-  tick(): Evaluation | undefined {
+  tick(urgent = false): Evaluation | undefined {
     const policy = this.policy;
     if (!policy || !this.needs || this.ticking) return undefined;
     this.ticking = true;
@@ -278,7 +278,7 @@ export class Engine {
       // Processes are the costliest part of a snapshot, and only kill rules
       // look at them: read them only once such a rule fires (unless a victim
       // strategy needs their history), then evaluate again with them.
-      const lazy = this.needs.processes.kind !== 'none' && !needsProcessHistory(policy);
+      const lazy = !urgent && this.needs.processes.kind !== 'none' && !needsProcessHistory(policy);
       let snapshot = this.snapshot(
         lazy ? { ...this.needs, processes: { kind: 'none' } } : this.needs,
       );
@@ -502,7 +502,8 @@ export class Engine {
         );
       }
     }
-    if (stuckNow && !this.ticking) this.schedule(0);
+    // A memcg just got stuck: evaluate now, with processes, in this callback.
+    if (stuckNow && !this.ticking) this.tick(true);
   }
 
   /**
@@ -525,7 +526,7 @@ export class Engine {
           this.deps.events.record({ kind: 'oom', memcg: t.path, handler: 'kernel' });
       }
     }
-    if (rose && !this.ticking) this.schedule(0);
+    if (rose && !this.ticking) this.tick(true);
   }
 
   status(): AgentStatus {
