@@ -3,7 +3,18 @@
 // agent exactly when memory is short. Patterns are checked with recheck's
 // ReDoS analysis before a policy is accepted; the agent also caps the input
 // (comm is at most 15 bytes, command lines are cut at MAX_CMDLINE).
-import { checkSync } from 'recheck';
+import { createRequire } from 'node:module';
+import type { checkSync as CheckSync } from 'recheck';
+
+// recheck costs ~30 MB when loaded and more once it has analysed a pattern;
+// load it on the first analysis only, so processes that never validate a new
+// regex (the agent's supervisor, `oomfleet agent status`) never pay for it.
+let checker: typeof CheckSync | undefined;
+function checkSync(...args: Parameters<typeof CheckSync>): ReturnType<typeof CheckSync> {
+  checker ??= (createRequire(import.meta.url)('recheck') as { checkSync: typeof CheckSync })
+    .checkSync;
+  return checker(...args);
+}
 
 export const MAX_REGEX_LENGTH = 512;
 /** Command lines longer than this are cut before matching. */
