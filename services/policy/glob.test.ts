@@ -7,8 +7,12 @@ import {
   MAX_GLOB_SEGMENTS,
   compileGlob,
   globCoveredBy,
+  globWalkDeeper,
+  globWalkStart,
+  globWalkStep,
   normalizeGlob,
   splitCgroupPath,
+  type GlobWalkState,
 } from './glob.ts';
 
 const matches = (glob: string, path: string): boolean => compileGlob(glob).matches(path);
@@ -270,5 +274,76 @@ describe('globCoveredBy: is every path of a inside (or below) something b matche
     const start = performance.now();
     expect(globCoveredBy(a, b)).toBe(false);
     expect(performance.now() - start).toBeLessThan(1000);
+  });
+});
+
+describe('globWalkStart / globWalkStep / globWalkDeeper', () => {
+  // A tree walk pruned by the walk state must still reach every match and its ancestors.
+  const TREE = [
+    '/',
+    '/a',
+    '/a/b',
+    '/a/b/c',
+    '/a/b/c/d',
+    '/a/x',
+    '/a/x/b',
+    '/fleet',
+    '/fleet/job-1',
+    '/fleet/job-1/sub',
+    '/fleet/job-2',
+    '/other',
+    '/other/fleet',
+    '/other/fleet/job-3',
+  ];
+  const children = (p: string): string[] =>
+    TREE.filter((c) => c !== p && c.startsWith(p === '/' ? '/' : `${p}/`))
+      .map((c) => c.slice(p === '/' ? 1 : p.length + 1))
+      .filter((rest) => !rest.includes('/'));
+  const walk = (globs: string[]): string[] => {
+    const out: string[] = [];
+    const go = (path: string, state: GlobWalkState): void => {
+      out.push(path);
+      if (!globWalkDeeper(state)) return;
+      for (const name of children(path)) {
+        const next = globWalkStep(state, name);
+        if (next.length > 0) go(path === '/' ? `/${name}` : `${path}/${name}`, next);
+      }
+    };
+    go('/', globWalkStart(globs.map(compileGlob)));
+    return out.sort();
+  };
+  const needed = (globs: string[]): string[] => {
+    const out = new Set<string>();
+    for (const p of TREE)
+      if (globs.some((g) => matches(g, p)))
+        for (let q = p; ; q = q.lastIndexOf('/') <= 0 ? '/' : q.slice(0, q.lastIndexOf('/'))) {
+          out.add(q);
+          if (q === '/') break;
+        }
+    return [...out].sort();
+  };
+
+  it.each([
+    [['/fleet/*']],
+    [['/fleet']],
+    [['/']],
+    [['/**']],
+    [['/**/fleet/*']],
+    [['/a/**/b']],
+    [['/a/*/c', '/other/**']],
+    [['/*/b/**']],
+    [['/nothing/*']],
+    [['/f*/job-*']],
+  ])('reaches every match of %j and its ancestors', (globs) => {
+    const visited = walk(globs);
+    for (const p of needed(globs)) expect(visited).toContain(p);
+  });
+
+  it('does not descend below what a glob can match', () => {
+    expect(walk(['/fleet/*'])).toEqual(['/', '/fleet', '/fleet/job-1', '/fleet/job-2']);
+    expect(walk(['/fleet'])).toEqual(['/', '/fleet']);
+    expect(walk(['/'])).toEqual(['/']);
+    expect(walk(['/**'])).toEqual([...TREE].sort());
+    expect(walk(['/a/**/b'])).toEqual(['/', '/a', '/a/b', '/a/b/c', '/a/b/c/d', '/a/x', '/a/x/b']);
   });
 });

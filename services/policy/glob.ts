@@ -173,3 +173,48 @@ export function globCoveredBy(a: CgroupGlob, b: CgroupGlob): boolean {
   }
   return cover[0]?.[0] ?? false;
 }
+
+/**
+ * A tree walk that visits only what some of `globs` can match: the states
+ * (positions in each glob) after the names of a path so far. Start from
+ * globWalkStart(globs), step into a child with globWalkStep; an empty state
+ * set means nothing at or below that path can match, and globWalkDeeper
+ * says whether a child of the path can.
+ */
+export type GlobWalkState = ReadonlyArray<{ glob: CgroupGlob; at: readonly number[] }>;
+
+/** The positions reachable from `at` without consuming a name (`**` absorbing nothing). */
+function closure(segs: readonly Segment[], at: Iterable<number>): number[] {
+  const out = new Set<number>();
+  for (let si of at) {
+    while (!out.has(si)) {
+      out.add(si);
+      if (segs[si]?.kind !== 'any-depth') break;
+      si++;
+    }
+  }
+  return [...out];
+}
+
+export function globWalkStart(globs: readonly CgroupGlob[]): GlobWalkState {
+  return globs.map((glob) => ({ glob, at: closure(glob.segments, [0]) }));
+}
+
+export function globWalkStep(state: GlobWalkState, name: string): GlobWalkState {
+  const out: { glob: CgroupGlob; at: readonly number[] }[] = [];
+  for (const { glob, at } of state) {
+    const next: number[] = [];
+    for (const si of at) {
+      const seg = glob.segments[si];
+      if (!seg) continue;
+      if (seg.kind === 'any-depth') next.push(si);
+      else if (segmentMatches(seg, name)) next.push(si + 1);
+    }
+    if (next.length > 0) out.push({ glob, at: closure(glob.segments, next) });
+  }
+  return out;
+}
+
+export function globWalkDeeper(state: GlobWalkState): boolean {
+  return state.some(({ glob, at }) => at.some((si) => si < glob.segments.length));
+}

@@ -1,7 +1,17 @@
 // The policy language: the only part every other part imports.
 export * from './schema.ts';
 export * from './units.ts';
-export { compileGlob, globCoveredBy, normalizeGlob, GlobError, type CgroupGlob } from './glob.ts';
+export {
+  compileGlob,
+  globCoveredBy,
+  normalizeGlob,
+  GlobError,
+  globWalkDeeper,
+  globWalkStart,
+  globWalkStep,
+  type CgroupGlob,
+  type GlobWalkState,
+} from './glob.ts';
 export { compileRegex, RegexError, MAX_CMDLINE } from './regex.ts';
 export { parseText, MAX_DOCUMENT_BYTES, MAX_DEPTH, MAX_ALIASES, type SourceMap } from './parse.ts';
 export { formatIssue, formatPath, type PolicyIssue } from './issues.ts';

@@ -1,7 +1,7 @@
 // The one interface the agent's engine sees for memory cgroups, whichever
 // hierarchy holds the memory controller. Paths are absolute below the
 // driver's root ("/" is the root itself), as in policy globs and snapshots.
-import type { Memcg } from '../../policy/index.ts';
+import type { CgroupGlob, Memcg } from '../../policy/index.ts';
 
 export type CgroupMode = 'v1' | 'v2';
 
@@ -39,8 +39,12 @@ export interface MemcgDriver {
   readonly root: string;
   /** Which policy settings this hierarchy can express, and how. */
   support(setting: SettingName): SettingSupport;
-  /** Every memcg below the root (the root included), as cgroup paths, sorted. */
-  list(): string[];
+  /**
+   * Every memcg below the root (the root included), as cgroup paths, sorted.
+   * With globs, the walk descends only where one of them can match: every
+   * memcg they match and its ancestors are listed, some others may be.
+   */
+  list(globs?: readonly CgroupGlob[]): string[];
   /** One memcg's snapshot entry; undefined when it vanished meanwhile. */
   read(path: string, options?: ReadOptions): Memcg | undefined;
   /** Current value of a setting; throws DriverError when unsupported or unreadable. */

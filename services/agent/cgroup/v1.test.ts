@@ -15,7 +15,7 @@ import {
   useTestMemcgs,
   waitFor,
 } from '../../../test/helpers/memcg.ts';
-import { MemcgSchema } from '../../policy/index.ts';
+import { MemcgSchema, compileGlob } from '../../policy/index.ts';
 import { DriverError, type MemcgDriver, type SettingName } from './types.ts';
 import { V1_UNLIMITED_FROM, createV1Driver } from './v1.ts';
 
@@ -76,6 +76,33 @@ describe('cgroup v1 driver on real memcgs', () => {
     expect(list).toContain(a.path);
     expect(list).toContain(child.path);
     expect([...list].sort()).toEqual(list);
+  });
+
+  it('with globs, lists the matches and their ancestors without walking elsewhere', () => {
+    const a = makeTestMemcg('glist');
+    const child = makeTestMemcg('kid', a);
+    const grandchild = makeTestMemcg('deep', child);
+    const list = d.list([compileGlob(`${a.path}/*`)]);
+    expect(list).toEqual(['/', a.path, child.path]);
+    expect(d.list([compileGlob(`${a.path}/**`)])).toEqual([
+      '/',
+      a.path,
+      child.path,
+      grandchild.path,
+    ]);
+  });
+
+  it('reads limits written behind its back after a while, its own writes at once', async () => {
+    const cg = makeTestMemcg('limits-cache');
+    expect(d.read(cg.path)?.limit).toBeNull();
+    d.writeSetting(cg.path, 'memoryMax', 64 * Mi);
+    expect(d.read(cg.path)?.limit).toBe(64 * Mi);
+    writeFileSync(join(cg.dir, 'memory.limit_in_bytes'), String(32 * Mi));
+    await new Promise((r) => setTimeout(r, 2100));
+    expect(d.read(cg.path)?.limit).toBe(32 * Mi);
+    // Removed: gone, whatever was cached.
+    rmdirSync(cg.dir);
+    expect(d.read(cg.path)).toBeUndefined();
   });
 
   it('writes memoryMax to memory.limit_in_bytes, and "max" as -1 (read back as unlimited)', () => {

@@ -43,7 +43,14 @@ import {
   type SettingSupport,
   type SettingValue,
 } from './types.ts';
-import type { Memcg } from '../../policy/index.ts';
+import {
+  globWalkDeeper,
+  globWalkStart,
+  globWalkStep,
+  type CgroupGlob,
+  type GlobWalkState,
+  type Memcg,
+} from '../../policy/index.ts';
 
 /**
  * The kernel prints "no limit" as PAGE_COUNTER_MAX pages in bytes, which
@@ -57,6 +64,11 @@ function readLimit(file: string): number | 'max' {
   const n = readInt(file);
   return n >= V1_UNLIMITED_FROM ? 'max' : n;
 }
+
+/** How long read() trusts the limit files it read (they change only when written). */
+const LIMITS_TTL_MS = 2000;
+/** How often cache entries of memcgs no longer read are dropped. */
+const LIMITS_SWEEP_MS = 10_000;
 
 /** What to write for a limit: v1 takes -1 for "unlimited" (it does not know "max"). */
 const limitText = (v: number | 'max'): string => (v === 'max' ? '-1' : String(v));
@@ -115,11 +127,45 @@ export function createV1Driver(root: string): MemcgDriver {
   const oomControl = (path: string): Record<string, number> =>
     readKeyed(file(path, V1_FILES.oomControl));
 
+  /**
+   * The limit files change only when written, so read() reads them at most
+   * once per LIMITS_TTL_MS per memcg; the agent's own writes drop the entry.
+   * Counters (usage, failcnt, oom_control) are read every time.
+   */
+  interface Limits {
+    at: number;
+    limit: number | 'max';
+    soft: number | 'max';
+    memswLimit: number | 'max';
+  }
+  const limitsCache = new Map<string, Limits>();
+  let lastSweep = performance.now();
+
+  function limitsOf(key: string, path: string): Limits {
+    const now = performance.now();
+    if (now - lastSweep > LIMITS_SWEEP_MS) {
+      // Forget memcgs no longer read (removed, or out of the policy's scope).
+      for (const [p, e] of limitsCache) if (now - e.at > LIMITS_TTL_MS) limitsCache.delete(p);
+      lastSweep = now;
+    }
+    const cached = limitsCache.get(key);
+    if (cached && now - cached.at < LIMITS_TTL_MS) return cached;
+    const e: Limits = {
+      at: now,
+      limit: readLimit(file(path, V1_FILES.limit)),
+      soft: readLimit(file(path, V1_FILES.softLimit)),
+      memswLimit: hasMemsw ? readLimit(file(path, V1_FILES.memswLimit)) : 'max',
+    };
+    limitsCache.set(key, e);
+    return e;
+  }
+
   function read(path: string, options: ReadOptions = {}): Memcg | undefined {
+    let key: string | undefined;
     try {
+      key = cgroupDir(root, path);
       const usage = readInt(file(path, V1_FILES.usage));
-      const limit = readLimit(file(path, V1_FILES.limit));
-      const soft = readLimit(file(path, V1_FILES.softLimit));
+      const { limit, soft, memswLimit } = limitsOf(key, path);
       const oc = oomControl(path);
       const failcnt = readInt(file(path, V1_FILES.failcnt));
       const m: Memcg = { path, usage, limit: limit === 'max' ? null : limit };
@@ -127,7 +173,6 @@ export function createV1Driver(root: string): MemcgDriver {
       if (soft !== 'max') m.low = soft;
       if (hasMemsw) {
         const memswUsage = readInt(file(path, V1_FILES.memswUsage));
-        const memswLimit = readLimit(file(path, V1_FILES.memswLimit));
         // Two reads are not atomic: usage may have grown in between, never report < 0.
         m.swapUsage = Math.max(0, memswUsage - usage);
         m.swapLimit = memswLimit === 'max' || limit === 'max' ? null : memswLimit - limit;
@@ -144,6 +189,7 @@ export function createV1Driver(root: string): MemcgDriver {
       if (options.stat) m.stat = readKeyed(file(path, V1_FILES.stat));
       return m;
     } catch (err) {
+      if (key !== undefined) limitsCache.delete(key);
       if (isVanished(err)) return undefined;
       throw err;
     }
@@ -229,6 +275,8 @@ export function createV1Driver(root: string): MemcgDriver {
     const s = support(setting);
     if (!s.supported) unsupported(s.note, setting, path);
     const target = file(path, s.file ?? '');
+    // Even a failed write may have changed a file (a partly restored pair): read afresh.
+    limitsCache.delete(cgroupDir(root, path));
     switch (setting) {
       case 'memoryMax':
         writeMemoryMax(path, bytesValue(setting, value, target));
@@ -247,13 +295,18 @@ export function createV1Driver(root: string): MemcgDriver {
     }
   }
 
-  function list(): string[] {
+  function list(globs?: readonly CgroupGlob[]): string[] {
     const out: string[] = [];
-    const walk = (path: string): void => {
+    // state undefined: no globs, the whole tree.
+    const walk = (path: string, state: GlobWalkState | undefined): void => {
       out.push(path);
-      for (const name of subdirs(cgroupDir(root, path))) walk(childPath(path, name));
+      if (state && !globWalkDeeper(state)) return;
+      for (const name of subdirs(cgroupDir(root, path))) {
+        const next = state && globWalkStep(state, name);
+        if (!next || next.length > 0) walk(childPath(path, name), next);
+      }
     };
-    walk('/');
+    walk('/', globs && globWalkStart(globs));
     return out.sort();
   }
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { useCgroupFixture } from '../../../test/helpers/cgroup-fixture.ts';
 import { createV2Driver, rootUsageFromStat } from './v2.ts';
 import { DriverError, type SettingName } from './types.ts';
-import { MemcgSchema } from '../../policy/index.ts';
+import { MemcgSchema, compileGlob } from '../../policy/index.ts';
 import { Value } from '@sinclair/typebox/value';
 
 const fixture = useCgroupFixture('cgroup-v2');
@@ -34,6 +34,24 @@ describe('v2 list', () => {
 
   it('leaves out children of a parent whose subtree_control lacks memory', () => {
     expect(driver().list()).not.toContain('/user.slice/user-1000.slice');
+  });
+
+  it('with globs, walks only where they can match, keeping every match and its ancestors', () => {
+    const globs = (...g: string[]) => g.map(compileGlob);
+    expect(driver().list(globs('/batch.slice/*'))).toEqual([
+      '/',
+      '/batch.slice',
+      '/batch.slice/job-a.scope',
+      '/batch.slice/job-b.scope',
+    ]);
+    expect(driver().list(globs('/system.slice', '/init.scope'))).toEqual([
+      '/',
+      '/init.scope',
+      '/system.slice',
+    ]);
+    expect(driver().list(globs('/**'))).toEqual(driver().list());
+    expect(driver().list(globs('/**/job-a.scope'))).toEqual(driver().list());
+    expect(driver().list(globs('/nothing/*'))).toEqual(['/']);
   });
 
   it('drops a whole subtree once its parent stops enabling memory', () => {

@@ -37,7 +37,14 @@ import type {
   SettingSupport,
   SettingValue,
 } from './types.ts';
-import type { Memcg } from '../../policy/index.ts';
+import {
+  globWalkDeeper,
+  globWalkStart,
+  globWalkStep,
+  type CgroupGlob,
+  type GlobWalkState,
+  type Memcg,
+} from '../../policy/index.ts';
 
 const SUPPORT: Record<SettingName, SettingSupport> = {
   memoryMin: { supported: true, file: V2_FILES.min },
@@ -155,15 +162,20 @@ export function createV2Driver(root: string): MemcgDriver {
     writeText(target, String(bytesValue(setting, value, target)));
   }
 
-  function list(): string[] {
+  function list(globs?: readonly CgroupGlob[]): string[] {
     const out: string[] = [];
-    const walk = (path: string): void => {
+    // state undefined: no globs, the whole tree.
+    const walk = (path: string, state: GlobWalkState | undefined): void => {
       out.push(path);
+      if (state && !globWalkDeeper(state)) return;
       const enabled = optional(() => readWords(file(path, V2_FILES.subtreeControl))) ?? [];
       if (!enabled.includes('memory')) return;
-      for (const name of subdirs(dirOf(path))) walk(childPath(path, name));
+      for (const name of subdirs(dirOf(path))) {
+        const next = state && globWalkStep(state, name);
+        if (!next || next.length > 0) walk(childPath(path, name), next);
+      }
     };
-    walk('/');
+    walk('/', globs && globWalkStart(globs));
     return out.sort();
   }
 

@@ -325,7 +325,12 @@ export class Engine {
     const driver = this.deps.driver;
     if (!driver || !this.deps.applier) return;
     try {
-      const memcgs = driver.list();
+      // Settings and user-space OOM handling concern only what these globs
+      // match: the walk need not go anywhere else.
+      const memcgs = driver.list([
+        ...policy.cgroups.map((c) => c.match),
+        ...policy.protect.flatMap((p) => (p.kind === 'cgroup' ? [p.glob] : [])),
+      ]);
       const desired = desiredSettings(policy, memcgs, this.deps.host.host(), driver.mode);
       for (const err of this.deps.applier.reconcile(desired).failed) {
         this.counters.errors++;

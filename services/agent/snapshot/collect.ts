@@ -119,7 +119,15 @@ export function collectSnapshot(deps: CollectDeps, needs: SnapshotNeeds): HostSn
   if (driver) {
     let cached: string[] | undefined;
     const list = (): string[] => (cached ??= perMemcg(() => driver.list()) ?? []);
-    if (needs.memcgs.length > 0) snap.memcgs = collectMemcgs(driver, needs, list());
+    if (needs.memcgs.length > 0) {
+      // Without processes to read, walk only where the globs can match (most
+      // ticks); processes may be anywhere, so then one walk of the whole tree.
+      const inScope =
+        needs.processes.kind === 'none'
+          ? (perMemcg(() => driver.list(needs.memcgs)) ?? [])
+          : list();
+      snap.memcgs = collectMemcgs(driver, needs, inScope);
+    }
     if (needs.processes.kind !== 'none')
       snap.processes = collectProcesses(deps, driver, needs, list);
   } else if (needs.processes.kind === 'all') {
