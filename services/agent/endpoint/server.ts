@@ -6,7 +6,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { dirname } from 'node:path';
 import type { AgentApi } from './api.ts';
 
-export const DEFAULT_SOCKET = '/run/oomfleet/agent.sock';
+import { DEFAULT_SOCKET_PATH } from '../paths.ts';
+
+export const DEFAULT_SOCKET = DEFAULT_SOCKET_PATH;
 /** Dry-run policies are documents, not uploads: the policy parser caps them at 1 MiB too. */
 const MAX_BODY = 1024 * 1024;
 
