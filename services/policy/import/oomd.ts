@@ -27,6 +27,7 @@
 // a group's detectors): for each target, the host-wide groups and those whose
 // cgroups contain the target. oomd judges pressure and usage on the
 // detectors' own cgroups, oomfleet on each candidate, and a note says so.
+import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { compileGlob, globCoveredBy, GlobError } from '../glob.ts';
 import type { Condition, KillAction, Rule } from '../schema.ts';
 import { formatDuration, formatSize } from '../units.ts';
@@ -234,75 +235,20 @@ function parsePlugin(p: Json, where: string, ctx: ImportContext): Plugin {
 
 /** JSON as jsoncpp reads it for oomd: line and block comments, trailing commas. */
 function parseJsonWithComments(input: ImportInput, ctx: ImportContext): Json {
-  const text = stripTrailingCommas(stripComments(input.text));
-  try {
-    return JSON.parse(text) as Json;
-  } catch (err) {
-    const msg = (err as Error).message;
-    const pos = /position (\d+)/.exec(msg);
-    let where = '';
-    if (pos?.[1] !== undefined) {
-      const before = text.slice(0, Number(pos[1]));
-      const line = before.split('\n').length;
-      where = ` at line ${line} column ${Number(pos[1]) - before.lastIndexOf('\n')}`;
-    }
-    return ctx.fail(
-      `${input.name} is not valid JSON${where}: ${msg.replace(/ in JSON at position \d+.*$/, '')}`,
-      'oomd configs are JSON (comments allowed); check for a missing comma, quote or bracket there',
-    );
-  }
-}
-
-/** Comments become spaces so that error positions still point into the original text. */
-function stripComments(s: string): string {
-  let out = '';
-  let i = 0;
-  while (i < s.length) {
-    const c = s.charAt(i);
-    if (c === '"') {
-      const end = endOfString(s, i);
-      out += s.slice(i, end);
-      i = end;
-    } else if (c === '/' && s.charAt(i + 1) === '/') {
-      while (i < s.length && s.charAt(i) !== '\n') {
-        out += ' ';
-        i++;
-      }
-    } else if (c === '/' && s.charAt(i + 1) === '*') {
-      const end = s.indexOf('*/', i + 2);
-      const stop = end === -1 ? s.length : end + 2;
-      out += s.slice(i, stop).replace(/[^\n]/g, ' ');
-      i = stop;
-    } else {
-      out += c;
-      i++;
-    }
-  }
-  return out;
-}
-
-function stripTrailingCommas(s: string): string {
-  let out = '';
-  let i = 0;
-  while (i < s.length) {
-    const c = s.charAt(i);
-    if (c === '"') {
-      const end = endOfString(s, i);
-      out += s.slice(i, end);
-      i = end;
-      continue;
-    }
-    if (c === ',' && /^\s*[}\]]/.test(s.slice(i + 1))) out += ' ';
-    else out += c;
-    i++;
-  }
-  return out;
-}
-
-function endOfString(s: string, start: number): number {
-  let i = start + 1;
-  while (i < s.length && s.charAt(i) !== '"') i += s.charAt(i) === '\\' ? 2 : 1;
-  return Math.min(i + 1, s.length);
+  const errors: ParseError[] = [];
+  const value: unknown = parseJsonc(input.text, errors, {
+    allowTrailingComma: true,
+    disallowComments: false,
+  });
+  const first = errors[0];
+  if (!first) return value as Json;
+  const before = input.text.slice(0, first.offset);
+  const line = before.split('\n').length;
+  const column = first.offset - before.lastIndexOf('\n');
+  return ctx.fail(
+    `${input.name} is not valid JSON at line ${line} column ${column}: ${printParseErrorCode(first.error)}`,
+    'oomd configs are JSON (comments allowed); check for a missing comma, quote or bracket there',
+  );
 }
 
 // ---- argument values ----
