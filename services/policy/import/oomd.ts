@@ -241,7 +241,7 @@ function parseJsonWithComments(input: ImportInput, ctx: ImportContext): Json {
     disallowComments: false,
   });
   const first = errors[0];
-  if (!first) return value as Json;
+  if (!first) return value;
   const before = input.text.slice(0, first.offset);
   const line = before.split('\n').length;
   const column = first.offset - before.lastIndexOf('\n');
