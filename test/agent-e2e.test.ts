@@ -113,6 +113,19 @@ async function eventOf(
 
 const read = (dir: string, file: string): string => readFileSync(join(dir, file), 'utf8');
 
+/** A test memcg with a child "job" below it: the agent's root and the memcg its policy targets. */
+function jobMemcg(label: string): { top: ReturnType<typeof makeTestMemcg>; job: string } {
+  const top = makeTestMemcg(label);
+  const job = join(top.dir, 'job');
+  mkdirSync(job);
+  return { top, job };
+}
+
+/** Waits until the agent has the memcg under user-space OOM handling (v1 oom_kill_disable=1). */
+function armed(job: string, what: string): Promise<void> {
+  return waitFor(() => read(job, 'memory.oom_control').includes('oom_kill_disable 1'), what, 5000);
+}
+
 function jobPolicy(
   opts: { fallbackAfter?: string; dryRun?: boolean; memoryMax?: string } = {},
 ): string {
@@ -145,15 +158,9 @@ function guardian(dir: string): ChildProcess {
 
 describe('oomfleet agent run on real memcgs', () => {
   it('applies the policy, handles the OOM in user space: kills the hog, spares the protected process', async () => {
-    const top = makeTestMemcg('agent-uoom');
-    const job = join(top.dir, 'job');
-    mkdirSync(job);
+    const { top, job } = jobMemcg('agent-uoom');
     const agent = await startAgent(top.dir, { policy: jobPolicy() });
-    await waitFor(
-      () => read(job, 'memory.oom_control').includes('oom_kill_disable 1'),
-      'oom_kill_disable=1 on /job',
-      5000,
-    );
+    await armed(job, 'oom_kill_disable=1 on /job');
     expect(Number(read(job, 'memory.limit_in_bytes'))).toBe(192 * 1024 * 1024);
     expect((await status(agent)).policy?.name).toBe('e2e-job');
 
@@ -177,18 +184,12 @@ describe('oomfleet agent run on real memcgs', () => {
   });
 
   it('hands a stuck memcg back to the kernel after fallbackAfter when no victim can be killed', async () => {
-    const top = makeTestMemcg('agent-fallback');
-    const job = join(top.dir, 'job');
-    mkdirSync(job);
+    const { top, job } = jobMemcg('agent-fallback');
     // Dry run: the agent decides but never kills, so only the fallback can end the OOM.
     const agent = await startAgent(top.dir, {
       policy: jobPolicy({ dryRun: true, fallbackAfter: '1s' }),
     });
-    await waitFor(
-      () => read(job, 'memory.oom_control').includes('oom_kill_disable 1'),
-      'oom_kill_disable=1',
-      5000,
-    );
+    await armed(job, 'oom_kill_disable=1');
     const hog = await startHog(job, { stepMiB: 16, intervalMs: 10 });
     await waitFor(
       () => read(job, 'memory.oom_control').includes('under_oom 1'),
@@ -204,23 +205,13 @@ describe('oomfleet agent run on real memcgs', () => {
     const fallback = (await events(agent)).find((e) => e.kind === 'fallback');
     expect(fallback).toMatchObject({ memcg: '/job', fallbackAfterMs: 1000 });
     // Handed back while stuck; re-armed once the OOM cleared.
-    await waitFor(
-      () => read(job, 'memory.oom_control').includes('oom_kill_disable 1'),
-      're-armed',
-      5000,
-    );
+    await armed(job, 're-armed');
   });
 
   it('a stalled worker (SIGSTOP): the supervisor hands the stuck memcg to the kernel after fallbackAfter', async () => {
-    const top = makeTestMemcg('agent-stall');
-    const job = join(top.dir, 'job');
-    mkdirSync(job);
+    const { top, job } = jobMemcg('agent-stall');
     const agent = await startAgent(top.dir, { policy: jobPolicy({ fallbackAfter: '1s' }) });
-    await waitFor(
-      () => read(job, 'memory.oom_control').includes('oom_kill_disable 1'),
-      'oom_kill_disable=1',
-      5000,
-    );
+    await armed(job, 'oom_kill_disable=1');
     const worker = (await status(agent)).pid;
     process.kill(worker, 'SIGSTOP');
     try {
@@ -243,25 +234,15 @@ describe('oomfleet agent run on real memcgs', () => {
       process.kill(worker, 'SIGCONT');
     }
     // Once it runs again the worker re-arms user-space OOM handling.
-    await waitFor(
-      () => read(job, 'memory.oom_control').includes('oom_kill_disable 1'),
-      're-armed after the stall',
-      5000,
-    );
+    await armed(job, 're-armed after the stall');
   });
 
   it('SIGKILL of the worker while a memcg is stuck: the supervisor restores kernel OOM and the hog dies within 1 s', async () => {
-    const top = makeTestMemcg('agent-crash');
-    const job = join(top.dir, 'job');
-    mkdirSync(job);
+    const { top, job } = jobMemcg('agent-crash');
     const agent = await startAgent(top.dir, {
       policy: jobPolicy({ dryRun: true, fallbackAfter: '60s' }),
     });
-    await waitFor(
-      () => read(job, 'memory.oom_control').includes('oom_kill_disable 1'),
-      'oom_kill_disable=1',
-      5000,
-    );
+    await armed(job, 'oom_kill_disable=1');
     const hog = await startHog(job, { stepMiB: 16, intervalMs: 10 });
     await waitFor(
       () => read(job, 'memory.oom_control').includes('under_oom 1'),
@@ -278,19 +259,13 @@ describe('oomfleet agent run on real memcgs', () => {
   });
 
   it('enforces the last-known-good policy after a restart, before any control plane; SIGTERM restores kernel OOM', async () => {
-    const top = makeTestMemcg('agent-lkg');
-    const job = join(top.dir, 'job');
-    mkdirSync(job);
+    const { top, job } = jobMemcg('agent-lkg');
     const stateDir = join(tmp(), 'state');
     const first = await startAgent(top.dir, {
       policy: jobPolicy({ memoryMax: '160Mi' }),
       stateDir,
     });
-    await waitFor(
-      () => read(job, 'memory.oom_control').includes('oom_kill_disable 1'),
-      'oom_kill_disable=1',
-      5000,
-    );
+    await armed(job, 'oom_kill_disable=1');
     first.proc.kill('SIGTERM');
     expect(await first.exited).toBe(0);
     running.splice(running.indexOf(first), 1);
@@ -300,27 +275,17 @@ describe('oomfleet agent run on real memcgs', () => {
     const s = await status(second);
     expect(s.policy).toMatchObject({ name: 'e2e-job', source: 'local' });
     expect(Number(read(job, 'memory.limit_in_bytes'))).toBe(160 * 1024 * 1024);
-    await waitFor(
-      () => read(job, 'memory.oom_control').includes('oom_kill_disable 1'),
-      'oom_kill_disable=1 again',
-      5000,
-    );
+    await armed(job, 'oom_kill_disable=1 again');
   });
 
   it('refuses a policy this hierarchy cannot apply, whole, with the reason, and keeps the previous one', async () => {
-    const top = makeTestMemcg('agent-refuse');
-    const job = join(top.dir, 'job');
-    mkdirSync(job);
+    const { top, job } = jobMemcg('agent-refuse');
     const stateDir = join(tmp(), 'state');
     const first = await startAgent(top.dir, {
       policy: jobPolicy({ memoryMax: '160Mi' }),
       stateDir,
     });
-    await waitFor(
-      () => read(job, 'memory.oom_control').includes('oom_kill_disable 1'),
-      'applied',
-      5000,
-    );
+    await armed(job, 'applied');
     first.proc.kill('SIGTERM');
     await first.exited;
     running.splice(running.indexOf(first), 1);
