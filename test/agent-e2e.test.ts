@@ -305,6 +305,43 @@ describe('oomfleet agent run on real memcgs', () => {
 });
 
 describe('oomfleet agent run without cgroups, and on cgroup v2', () => {
+  it('a worker that cannot start (missing or invalid policy file) exits 1 with the reason, and is not restarted', async () => {
+    const dir = tmp();
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(
+      bad,
+      'apiVersion: oomfleet/v1\nkind: OomPolicy\nmetadata: { name: x }\nspec: { interval: -1s }\n',
+    );
+    for (const [policy, why] of [
+      [join(dir, 'missing.yaml'), /missing\.yaml: ENOENT/],
+      [bad, /bad\.yaml: invalid policy: spec\.interval duration -1s is negative/],
+    ] as const) {
+      const r = await new Promise<{ code: number | null; err: string }>((resolve) => {
+        const p = spawn(process.execPath, [
+          bin,
+          'agent',
+          'run',
+          '--cgroup-mode',
+          'none',
+          '--state-dir',
+          join(dir, 's'),
+          '--socket',
+          join(dir, 'a.sock'),
+          '--policy',
+          policy,
+        ]);
+        let err = '';
+        p.stderr.setEncoding('utf8').on('data', (x: string) => (err += x));
+        p.once('exit', (code) => {
+          resolve({ code, err });
+        });
+      });
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(why);
+      expect(r.err).toMatch(/not restarting/);
+    }
+  });
+
   it('global mode works from /proc alone: a global rule chooses among all processes (dry run)', async () => {
     // A process with a unique command line, preferred as the victim; dry run, so nothing on this host is killed.
     const marker = spawn('sleep', ['600'], { stdio: 'ignore' });

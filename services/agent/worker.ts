@@ -1,6 +1,7 @@
 // The agent worker: wires the drivers, the engine, the state directory and
 // the local endpoint together. The supervisor runs it as a child process
 // (services/agent/worker-main.ts); tests may run it in-process.
+import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
@@ -105,8 +106,16 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const lkg = engine.restoreLastKnownGood();
   if (lkg && !lkg.ok) log(`agent: last-known-good policy not applied: ${lkg.reason}`);
   if (o.policyFile) {
-    const { readFileSync } = await import('node:fs');
-    const r = loadPolicy(readFileSync(o.policyFile, 'utf8'));
+    let text: string;
+    try {
+      text = readFileSync(o.policyFile, 'utf8');
+    } catch (err) {
+      throw new WorkerStartError(
+        `${o.policyFile}: ${(err as Error).message}`,
+        'check the --policy path',
+      );
+    }
+    const r = loadPolicy(text);
     if (!r.ok || !r.canonical) {
       const first = r.issues.find((i) => i.severity !== 'warning');
       throw new WorkerStartError(
@@ -128,7 +137,16 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
         listener(e);
       }),
   };
-  const endpoint = await startEndpoint(api, o.socketPath);
+  let endpoint: Server;
+  try {
+    endpoint = await startEndpoint(api, o.socketPath);
+  } catch (err) {
+    engine.stop();
+    throw new WorkerStartError(
+      `cannot listen on ${o.socketPath}: ${(err as Error).message}`,
+      'run the agent as root, or give a writable path with --socket',
+    );
+  }
   engine.start();
   log(
     `agent: running (pid ${process.pid}, cgroup ${driver ? `${driver.mode} at ${driver.root}` : 'none'}, endpoint ${o.socketPath})`,
