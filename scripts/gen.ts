@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { policyJsonSchema } from '../services/policy/schema.ts';
 import { snapshotJsonSchema } from '../services/policy/snapshot.ts';
+import { agentBundles } from './bundle-agent.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -12,6 +13,7 @@ export function generatedFiles(): Record<string, string> {
   return {
     'schemas/policy.schema.json': `${JSON.stringify(policyJsonSchema(), null, 2)}\n`,
     'schemas/snapshot.schema.json': `${JSON.stringify(snapshotJsonSchema(), null, 2)}\n`,
+    ...agentBundles(),
   };
 }
 

@@ -3,7 +3,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, it, expect } from 'vitest';
-import { canonicalJson, loadPolicy } from '../services/policy/load.ts';
+import { canonicalJson } from '../services/policy/load.ts';
+import { loadPolicy } from '../services/policy/load-text.ts';
 
 const dir = join(import.meta.dirname, '..', 'examples', 'policies');
 const files = readdirSync(dir)

@@ -9,7 +9,7 @@ const root = join(import.meta.dirname, '..');
 
 /** Runs `body` as an ES module with tsx in a fresh Node process; `loadPolicy` is in scope. */
 function runIsolated(body: string): { status: number | null; stdout: string; stderr: string } {
-  const script = `import { loadPolicy } from './services/policy/load.ts';\n${body}`;
+  const script = `import { loadPolicy } from './services/policy/load-text.ts';\n${body}`;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: root,
     encoding: 'utf8',

@@ -11,7 +11,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, expect } from 'vitest';
-import { loadPolicy } from '../services/policy/load.ts';
+import { loadPolicy } from '../services/policy/load-text.ts';
 
 const dir = join(import.meta.dirname, 'fixtures', 'invalid');
 

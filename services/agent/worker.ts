@@ -5,7 +5,6 @@ import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
-import { loadPolicy } from '../policy/index.ts';
 import { createDriver, detectMemoryHierarchy } from './cgroup/detect.ts';
 import type { MemcgDriver } from './cgroup/types.ts';
 import { startEndpoint } from './endpoint/server.ts';
@@ -15,6 +14,7 @@ import { createEventLog } from './events/log.ts';
 import { createKiller } from './kill/killer.ts';
 import { createHostReader } from './proc/index.ts';
 import { StateStore } from './state/store.ts';
+import { loadVetted } from './policy-check/vet.ts';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -103,6 +103,9 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   });
 
   // Last-known-good first, so the host is protected before anything else can fail.
+  // Checked in the child first, so that its patterns need no analysis here.
+  const stored = store.load()?.policy;
+  if (stored) await loadVetted({ value: stored.canonical }, log);
   const lkg = engine.restoreLastKnownGood();
   if (lkg && !lkg.ok) log(`agent: last-known-good policy not applied: ${lkg.reason}`);
   if (o.policyFile) {
@@ -115,7 +118,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
         'check the --policy path',
       );
     }
-    const r = loadPolicy(text);
+    const r = await loadVetted({ text }, log);
     if (!r.ok || !r.canonical) {
       const first = r.issues.find((i) => i.severity !== 'warning');
       throw new WorkerStartError(
@@ -130,7 +133,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const api: AgentApi = {
     status: () => engine.status(),
     explain: () => engine.explain(),
-    dryRun: (text) => engine.dryRun(text),
+    dryRun: async (text) => engine.dryRun(await loadVetted({ text }, log)),
     events: ({ since, limit }) => events.since(since, limit).events,
     subscribe: (listener) =>
       events.subscribe((e) => {

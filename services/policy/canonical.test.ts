@@ -2,7 +2,8 @@
 // documents that mean different things do not, and the canonical JSON is itself
 // a valid policy with the same digest.
 import { describe, it, expect } from 'vitest';
-import { canonicalJson, digestOf, loadPolicy, loadPolicyValue, type LoadResult } from './load.ts';
+import { canonicalJson, digestOf, loadPolicyValue, type LoadResult } from './load.ts';
+import { loadPolicy } from './load-text.ts';
 
 function valid(text: string): LoadResult & { digest: string } {
   const r = loadPolicy(text);

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { describeCondition, describeRule, diffPolicies } from './diff.ts';
-import { loadPolicy } from './load.ts';
+import { loadPolicy } from './load-text.ts';
 import type { CanonicalPolicy } from './model.ts';
 
 type Doc = Record<string, unknown> & {

@@ -3,7 +3,7 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { Document, parse, visit } from 'yaml';
 import { formatPolicyText } from './fmt.ts';
-import { loadPolicy } from './load.ts';
+import { loadPolicy } from './load-text.ts';
 
 // Every example policy in the repository (there may be none yet), read at
 // build time by Vite so that this pure module's tests need no file I/O.

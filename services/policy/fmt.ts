@@ -31,7 +31,7 @@ import {
 } from 'yaml';
 import { normalizeGlob } from './glob.ts';
 import type { PolicyIssue } from './issues.ts';
-import { loadPolicy } from './load.ts';
+import { loadPolicy } from './load-text.ts';
 import { detectFormat, YAML_OPTIONS } from './parse.ts';
 import { PolicySchema } from './schema.ts';
 import {

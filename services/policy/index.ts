@@ -12,11 +12,18 @@ export {
   type CgroupGlob,
   type GlobWalkState,
 } from './glob.ts';
-export { compileRegex, RegexError, MAX_CMDLINE } from './regex.ts';
+export {
+  compileRegex,
+  RegexError,
+  MAX_CMDLINE,
+  rememberSafeRegexes,
+  safeRegexes,
+} from './regex.ts';
 export { parseText, MAX_DOCUMENT_BYTES, MAX_DEPTH, MAX_ALIASES, type SourceMap } from './parse.ts';
 export { formatIssue, formatPath, type PolicyIssue } from './issues.ts';
 export * from './model.ts';
-export { canonicalJson, digestOf, loadPolicy, loadPolicyValue, type LoadResult } from './load.ts';
+export { canonicalJson, digestOf, loadPolicyValue, type LoadResult } from './load.ts';
+export { loadPolicy } from './load-text.ts';
 export { stableStringify } from './normalize.ts';
 export * from './snapshot.ts';
 export { loadSnapshotText, type SnapshotInput } from './snapshot-input.ts';

@@ -3,7 +3,8 @@
 // corrected one does not — plus the document-level limits (size, nesting,
 // aliases), JSON input, all-at-once reporting and warnings.
 import { describe, it, expect } from 'vitest';
-import { loadPolicy, loadPolicyValue, type LoadResult } from './load.ts';
+import { loadPolicyValue, type LoadResult } from './load.ts';
+import { loadPolicy } from './load-text.ts';
 import type { PolicyIssue } from './issues.ts';
 import { MAX_ALIASES, MAX_DEPTH, MAX_DOCUMENT_BYTES } from './parse.ts';
 

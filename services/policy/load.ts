@@ -7,7 +7,8 @@ import { compilePolicy } from './compile.ts';
 import { formatPath, type PolicyIssue } from './issues.ts';
 import type { CanonicalPolicy, CompiledPolicy } from './model.ts';
 import { normalize, stableStringify } from './normalize.ts';
-import { MAX_DEPTH, parseText, type SourceMap } from './parse.ts';
+import { MAX_DEPTH } from './depth.ts';
+import type { SourceMap } from './parse.ts';
 import { PolicySchema } from './schema.ts';
 import { structuralIssues, type RawIssue } from './structure.ts';
 
@@ -113,25 +114,4 @@ export function loadPolicyValue(value: unknown, sourceMap?: SourceMap): LoadResu
     policy: compilePolicy(canonical, digest),
     document: value,
   };
-}
-
-export function loadPolicy(text: string): LoadResult {
-  const { parsed, issues } = parseText(text);
-  if (!parsed)
-    return { ok: false, issues: issues.map((i) => ({ ...i, severity: 'error' as const })) };
-  if (parsed.value === null || typeof parsed.value !== 'object' || Array.isArray(parsed.value))
-    return {
-      ok: false,
-      issues: [
-        {
-          path: '',
-          line: 1,
-          column: 1,
-          message: 'the document is not a mapping',
-          hint: 'a policy starts with apiVersion: oomfleet/v1 and kind: OomPolicy',
-          severity: 'error',
-        },
-      ],
-    };
-  return loadPolicyValue(parsed.value, parsed.sourceMap);
 }

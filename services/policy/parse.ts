@@ -17,7 +17,8 @@ import {
 import type { PolicyIssue } from './issues.ts';
 
 export const MAX_DOCUMENT_BYTES = 1024 * 1024;
-export const MAX_DEPTH = 32;
+export { MAX_DEPTH } from './depth.ts';
+import { MAX_DEPTH } from './depth.ts';
 export const MAX_ALIASES = 64;
 
 /**

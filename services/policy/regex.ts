@@ -32,6 +32,24 @@ export class RegexError extends Error {
 
 const cache = new Map<string, Verdict>();
 
+/**
+ * Patterns this process has shown safe. A long-lived process (the agent's
+ * worker) has the analysis done in a short-lived child, so that recheck's
+ * memory never stays resident, and hands the verdicts over with
+ * rememberSafeRegexes; see services/agent/policy-check.
+ */
+export function safeRegexes(): string[] {
+  return [...cache].filter(([, v]) => v.ok).map(([source]) => source);
+}
+
+/** Takes verdicts of "safe" reached by the same analysis in another process. */
+export function rememberSafeRegexes(sources: readonly string[]): void {
+  for (const source of sources) {
+    if (cache.size > 10_000) cache.clear();
+    cache.set(source, { ok: true });
+  }
+}
+
 /** Time one document may spend in ReDoS analysis, all patterns together. */
 export const REGEX_BUDGET_MS = 2000;
 /** Time one pattern may take; a pattern not shown safe in time is refused. */

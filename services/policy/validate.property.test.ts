@@ -8,7 +8,8 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { stringify as toYaml } from 'yaml';
-import { canonicalJson, loadPolicy, loadPolicyValue, type LoadResult } from './load.ts';
+import { canonicalJson, loadPolicyValue, type LoadResult } from './load.ts';
+import { loadPolicy } from './load-text.ts';
 import { VICTIM_STRATEGIES } from './schema.ts';
 import { formatDuration } from './units.ts';
 

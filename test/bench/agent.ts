@@ -150,6 +150,7 @@ await runBench(async () => {
     if (s % 10 === 0 || s === seconds)
       log(
         `bench: ${s} s: worker RSS ${round(workerRss.at(-1) ?? 0)} MB, ` +
+          `heap ${round((st.memory?.heapUsedBytes ?? NaN) / 2 ** 20)}/${round((st.memory?.heapTotalBytes ?? NaN) / 2 ** 20)} MB, ` +
           `tick ${round(st.lastEvaluation?.durationMs ?? NaN, 2)} ms, ${st.counters.evaluations} evaluations`,
       );
   }

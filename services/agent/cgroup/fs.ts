@@ -10,6 +10,7 @@ import {
   readdirSync,
   readFileSync,
   readSync,
+  statfsSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -68,7 +69,10 @@ export function cgroupDir(root: string, path: string): string {
   const parts = path.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..'))
     throw new DriverError(`cgroup path must not contain "..": ${path}`, path, 'EINVAL');
-  return parts.length === 0 ? root : posix.join(root, ...parts);
+  if (parts.length === 0) return root;
+  // Plain concatenation: path.join costs more than the read it names, for
+  // every file of every memcg on every tick.
+  return `${root.endsWith('/') ? root.slice(0, -1) : root}/${parts.join('/')}`;
 }
 
 /** The cgroup path of a child directory name below a cgroup path. */
@@ -88,25 +92,135 @@ function wrap(err: unknown, what: string, file: string): DriverError {
 const READ_BUF_SIZE = 64 * 1024;
 const readBuf = Buffer.allocUnsafe(READ_BUF_SIZE);
 
-/**
- * Reads a file into readBuf; returns its length, or -1 when it fills the
- * buffer (the caller then reads it whole). A short read is the end: cgroup
- * seq files produce their text at once, and regular files (test fixtures)
- * return all they have up to the request.
- */
-function readSmall(file: string): number {
-  const fd = openSync(file, 'r');
+// Open files, kept between reads on a real cgroupfs. Opening a cgroup file
+// costs several times reading it (a path walk through kernfs each time), and
+// the agent reads the same few files of every memcg on every tick; a seq file
+// read again at offset 0 is produced afresh. Off by default: on an ordinary
+// filesystem (the v2 fixture trees) a file replaced by a new one would go on
+// being read from the old inode.
+interface OpenFile {
+  fd: number;
+  /** Read since the last sweep. */
+  used: boolean;
+}
+const openFiles = new Map<string, OpenFile>();
+let openFilesLimit = 0;
+/** Files not read for this long are closed, so removed memcgs are not pinned. */
+const SWEEP_MS = 10_000;
+let lastSweep = Date.now();
+
+/** statfs f_type of cgroup v1 and v2 (include/uapi/linux/magic.h). */
+const CGROUP_SUPER_MAGIC = 0x27e0eb;
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+/** Is dir on a cgroup filesystem (v1 or v2)? */
+export function onCgroupFs(dir: string): boolean {
   try {
-    let n = 0;
-    while (n < READ_BUF_SIZE) {
-      const want = READ_BUF_SIZE - n;
-      const got = readSync(fd, readBuf, n, want, null);
-      n += got;
-      if (got < want) return n;
-    }
-    return -1;
-  } finally {
+    const type = statfsSync(dir).type;
+    return type === CGROUP_SUPER_MAGIC || type === CGROUP2_SUPER_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+/** The soft limit on open files, from /proc/self/limits (1024 when unreadable). */
+function openFileLimit(): number {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (m?.[1] === 'unlimited') return 1 << 20;
+    return m?.[1] ? Number(m[1]) : 1024;
+  } catch {
+    return 1024;
+  }
+}
+
+/**
+ * Keeps cgroup files open between reads, up to half the process's open-file
+ * limit (and at most 16,384: four files each of 4,096 memcgs), leaving the rest
+ * for processes, sockets and the event log. Drivers call this for a root on a
+ * real cgroupfs.
+ */
+export function keepCgroupFilesOpen(): void {
+  openFilesLimit = Math.min(16_384, Math.floor(openFileLimit() / 2));
+}
+
+function closeQuietly(fd: number): void {
+  try {
     closeSync(fd);
+  } catch {
+    // Nothing to do about a failed close of a read-only descriptor.
+  }
+}
+
+/** Closes files not read since the last sweep. */
+function sweepOpenFiles(now: number): void {
+  lastSweep = now;
+  for (const [file, f] of openFiles) {
+    if (f.used) f.used = false;
+    else {
+      closeQuietly(f.fd);
+      openFiles.delete(file);
+    }
+  }
+}
+
+/** Closes every file kept open (tests, and a driver's end). */
+export function closeCgroupFiles(): void {
+  for (const f of openFiles.values()) closeQuietly(f.fd);
+  openFiles.clear();
+}
+
+/**
+ * Reads fd from offset 0 into readBuf; returns its length, or -1 when it
+ * fills the buffer (the caller then reads it whole). A short read is the end:
+ * cgroup seq files produce their text at once, and regular files (test
+ * fixtures) return all they have up to the request.
+ */
+function readFromStart(fd: number): number {
+  let n = 0;
+  while (n < READ_BUF_SIZE) {
+    const want = READ_BUF_SIZE - n;
+    const got = readSync(fd, readBuf, n, want, n);
+    n += got;
+    if (got < want) return n;
+  }
+  return -1;
+}
+
+/**
+ * Only memory.* files are kept open: cgroup.procs, read again from the start
+ * through the same descriptor, goes on listing the pids of its first read
+ * (cgroup v1 keeps a pid list per open file).
+ */
+const keepable = (file: string): boolean => file.startsWith('memory.', file.lastIndexOf('/') + 1);
+
+function readSmall(file: string): number {
+  const cache = openFilesLimit > 0 && keepable(file);
+  if (cache) {
+    const now = Date.now();
+    if (now - lastSweep > SWEEP_MS) sweepOpenFiles(now);
+    const kept = openFiles.get(file);
+    if (kept) {
+      try {
+        kept.used = true;
+        return readFromStart(kept.fd);
+      } catch {
+        // The memcg was removed (ENODEV), perhaps made again under the same
+        // name: open the path afresh, which tells which.
+        closeQuietly(kept.fd);
+        openFiles.delete(file);
+      }
+    }
+  }
+  const fd = openSync(file, 'r');
+  let keep = false;
+  try {
+    const n = readFromStart(fd);
+    keep = cache && openFiles.size < openFilesLimit;
+    if (keep) openFiles.set(file, { fd, used: true });
+    return n;
+  } finally {
+    if (!keep) closeSync(fd);
   }
 }
 

@@ -31,6 +31,18 @@ export interface ReadOptions {
   stat?: boolean;
   /** Read memory.pressure (v2) too. */
   pressure?: boolean;
+  /**
+   * Read the OOM state (v1 memory.oom_control: under_oom, oom_kill_disable,
+   * the oom_kill count). Default true; a tick leaves it out when no trigger
+   * and no user-space OOM handling looks at it.
+   */
+  oom?: boolean;
+  /**
+   * Read what only people look at (v1: failcnt, soft limit, memsw; v2: swap).
+   * Default true; ticks leave it out: with hundreds of memcgs every file
+   * read per memcg per tick shows in the agent's CPU time.
+   */
+  extras?: boolean;
 }
 
 export interface MemcgDriver {

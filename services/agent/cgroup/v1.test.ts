@@ -2,7 +2,7 @@
 // memory cgroup and removed after each test whatever happened
 // (test/helpers/memcg.ts). Nothing here is skipped: on a machine without a
 // writable v1 memcg the first test fails and says why, and so do the others.
-import { readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -45,6 +45,27 @@ describe('cgroup v1 driver on real memcgs', () => {
   it('has a writable v1 memcg beneath its own memory cgroup (required, never skipped)', () => {
     expect(memcgProblem()).toBeUndefined();
     expect(hasWritableMemcg()).toBe(true);
+  });
+
+  it('keeps memory.* files open between reads, yet follows a memcg removed and made again', async () => {
+    const cg = makeTestMemcg('reopen');
+    writeFileSync(join(cg.dir, 'memory.limit_in_bytes'), String(64 * Mi));
+    const hog = await startHog(cg.dir, { maxMiB: 16 });
+    await waitFor(() => (d.read(cg.path)?.usage ?? 0) >= 8 * Mi, 'the hog to allocate');
+    // Read through the kept descriptor: fresh values, not the first read's.
+    hog.child.kill('SIGKILL');
+    await waitFor(() => (d.read(cg.path)?.usage ?? Infinity) < 8 * Mi, 'usage to fall');
+    // A kept file does not stop the memcg from being removed…
+    await waitFor(() => fileText(cg.dir, 'cgroup.procs').trim() === '', 'the memcg to empty');
+    rmdirSync(cg.dir);
+    expect(d.read(cg.path)).toBeUndefined();
+    // …and one made again under the same name is read afresh.
+    mkdirSync(cg.dir);
+    writeFileSync(join(cg.dir, 'memory.limit_in_bytes'), String(32 * Mi));
+    expect(d.read(cg.path, { oom: false, extras: false })).toMatchObject({
+      limit: 32 * Mi,
+      usage: 0,
+    });
   });
 
   it('reads a fresh memcg: unlimited, no OOM, snapshot-schema valid', () => {

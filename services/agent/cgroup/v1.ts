@@ -24,6 +24,8 @@ import {
   CGROUP_PROCS,
   V1_FILES,
   cgroupDir,
+  keepCgroupFilesOpen,
+  onCgroupFs,
   childPath,
   exists,
   isVanished,
@@ -117,9 +119,10 @@ const SWAP_UNSUPPORTED: SettingSupport = {
 };
 
 export function createV1Driver(root: string): MemcgDriver {
+  if (onCgroupFs(root)) keepCgroupFilesOpen();
   // Swap accounting is a property of the kernel, so the root tells for every memcg.
   const hasMemsw = exists(posix.join(root, V1_FILES.memswLimit));
-  const file = (path: string, name: string): string => posix.join(cgroupDir(root, path), name);
+  const file = (path: string, name: string): string => `${cgroupDir(root, path)}/${name}`;
 
   const support = (setting: SettingName): SettingSupport =>
     setting === 'swapMax' ? (hasMemsw ? SWAP_SUPPORTED : SWAP_UNSUPPORTED) : SUPPORT_BASE[setting];
@@ -135,28 +138,29 @@ export function createV1Driver(root: string): MemcgDriver {
   interface Limits {
     at: number;
     limit: number | 'max';
-    soft: number | 'max';
-    memswLimit: number | 'max';
+    /** Read when a caller wants the extras. */
+    soft?: number | 'max';
+    memswLimit?: number | 'max';
   }
   const limitsCache = new Map<string, Limits>();
   let lastSweep = performance.now();
 
-  function limitsOf(key: string, path: string): Limits {
+  function limitsOf(key: string, path: string, extras: boolean): Limits {
     const now = performance.now();
     if (now - lastSweep > LIMITS_SWEEP_MS) {
       // Forget memcgs no longer read (removed, or out of the policy's scope).
       for (const [p, e] of limitsCache) if (now - e.at > LIMITS_TTL_MS) limitsCache.delete(p);
       lastSweep = now;
     }
-    const cached = limitsCache.get(key);
-    if (cached && now - cached.at < LIMITS_TTL_MS) return cached;
-    const e: Limits = {
-      at: now,
-      limit: readLimit(file(path, V1_FILES.limit)),
-      soft: readLimit(file(path, V1_FILES.softLimit)),
-      memswLimit: hasMemsw ? readLimit(file(path, V1_FILES.memswLimit)) : 'max',
-    };
-    limitsCache.set(key, e);
+    let e = limitsCache.get(key);
+    if (!e || now - e.at >= LIMITS_TTL_MS) {
+      e = { at: now, limit: readLimit(file(path, V1_FILES.limit)) };
+      limitsCache.set(key, e);
+    }
+    if (extras && e.soft === undefined) {
+      e.soft = readLimit(file(path, V1_FILES.softLimit));
+      e.memswLimit = hasMemsw ? readLimit(file(path, V1_FILES.memswLimit)) : 'max';
+    }
     return e;
   }
 
@@ -165,27 +169,31 @@ export function createV1Driver(root: string): MemcgDriver {
     try {
       key = cgroupDir(root, path);
       const usage = readInt(file(path, V1_FILES.usage));
-      const { limit, soft, memswLimit } = limitsOf(key, path);
-      const oc = oomControl(path);
-      const failcnt = readInt(file(path, V1_FILES.failcnt));
+      const extras = options.extras !== false;
+      const { limit, soft, memswLimit } = limitsOf(key, path, extras);
       const m: Memcg = { path, usage, limit: limit === 'max' ? null : limit };
       // An unlimited soft limit is v1's default, "no soft limit": nothing to report as low.
-      if (soft !== 'max') m.low = soft;
-      if (hasMemsw) {
-        const memswUsage = readInt(file(path, V1_FILES.memswUsage));
-        // Two reads are not atomic: usage may have grown in between, never report < 0.
-        m.swapUsage = Math.max(0, memswUsage - usage);
-        m.swapLimit = memswLimit === 'max' || limit === 'max' ? null : memswLimit - limit;
+      if (soft !== undefined && soft !== 'max') m.low = soft;
+      if (extras) {
+        if (hasMemsw) {
+          const memswUsage = readInt(file(path, V1_FILES.memswUsage));
+          // Two reads are not atomic: usage may have grown in between, never report < 0.
+          m.swapUsage = Math.max(0, memswUsage - usage);
+          m.swapLimit =
+            memswLimit === undefined || memswLimit === 'max' || limit === 'max'
+              ? null
+              : memswLimit - limit;
+        }
+        m.events = { max: readInt(file(path, V1_FILES.failcnt)) };
       }
-      const events: NonNullable<Memcg['events']> = { max: failcnt };
-      // oom_kill appeared in memory.oom_control in 4.13; older kernels have no count.
-      if (oc.oom_kill !== undefined) {
-        events.oom = oc.oom_kill;
-        events.oom_kill = oc.oom_kill;
+      if (options.oom !== false) {
+        const oc = oomControl(path);
+        // oom_kill appeared in memory.oom_control in 4.13; older kernels have no count.
+        if (oc.oom_kill !== undefined)
+          m.events = { ...m.events, oom: oc.oom_kill, oom_kill: oc.oom_kill };
+        m.underOom = oc.under_oom === 1;
+        m.oomKillDisable = oc.oom_kill_disable === 1;
       }
-      m.events = events;
-      m.underOom = oc.under_oom === 1;
-      m.oomKillDisable = oc.oom_kill_disable === 1;
       if (options.stat) m.stat = readKeyed(file(path, V1_FILES.stat));
       return m;
     } catch (err) {

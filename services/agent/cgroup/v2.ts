@@ -11,11 +11,12 @@
 // - underOom() is always false: v2 has no oom_kill_disable, so the kernel never
 //   holds a memcg at its limit for user space. The agent acts earlier instead, on
 //   memory.high and memory.pressure, and watches memory.events for OOMs.
-import { posix } from 'node:path';
 import {
   CGROUP_PROCS,
   V2_FILES,
   cgroupDir,
+  keepCgroupFilesOpen,
+  onCgroupFs,
   childPath,
   exists,
   isVanished,
@@ -77,8 +78,9 @@ export function rootUsageFromStat(stat: Record<string, number>): number {
 const nullIfMax = (v: number | 'max'): number | null => (v === 'max' ? null : v);
 
 export function createV2Driver(root: string): MemcgDriver {
+  if (onCgroupFs(root)) keepCgroupFilesOpen();
   const dirOf = (path: string): string => cgroupDir(root, path);
-  const file = (path: string, name: string): string => posix.join(dirOf(path), name);
+  const file = (path: string, name: string): string => `${dirOf(path)}/${name}`;
 
   const support = (setting: SettingName): SettingSupport => SUPPORT[setting];
 
@@ -109,18 +111,22 @@ export function createV2Driver(root: string): MemcgDriver {
     if (low !== 'max') m.low = low;
     const min = readIntOrMax(f(V2_FILES.min));
     if (min !== 'max') m.min = min;
-    // Swap files are absent when the kernel has no swap accounting.
-    const swapUsage = opt(() => readInt(f(V2_FILES.swapCurrent)));
-    if (swapUsage !== undefined) m.swapUsage = swapUsage;
-    const swapMax = opt(() => readIntOrMax(f(V2_FILES.swapMax)));
-    if (swapMax !== undefined) m.swapLimit = nullIfMax(swapMax);
-    const raw = readKeyed(f(V2_FILES.events));
-    const events: NonNullable<Memcg['events']> = {};
-    for (const k of EVENT_KEYS) {
-      const n = raw[k];
-      if (n !== undefined) events[k] = n;
+    if (options.extras !== false) {
+      // Swap files are absent when the kernel has no swap accounting.
+      const swapUsage = opt(() => readInt(f(V2_FILES.swapCurrent)));
+      if (swapUsage !== undefined) m.swapUsage = swapUsage;
+      const swapMax = opt(() => readIntOrMax(f(V2_FILES.swapMax)));
+      if (swapMax !== undefined) m.swapLimit = nullIfMax(swapMax);
     }
-    m.events = events;
+    if (options.oom !== false) {
+      const raw = readKeyed(f(V2_FILES.events));
+      const events: NonNullable<Memcg['events']> = {};
+      for (const k of EVENT_KEYS) {
+        const n = raw[k];
+        if (n !== undefined) events[k] = n;
+      }
+      m.events = events;
+    }
     if (options.pressure) {
       // Absent when the kernel runs without PSI (CONFIG_PSI off or psi=0).
       const p = opt(() => readPressure(f(V2_FILES.pressure)));

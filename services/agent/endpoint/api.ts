@@ -29,6 +29,8 @@ export interface AgentStatus {
     rules: { rule: string; outcome: string; reason: string }[];
   };
   counters: { kills: number; fallbacks: number; evaluations: number; errors: number };
+  /** The worker process's memory (process.memoryUsage()). */
+  memory?: { rssBytes: number; heapUsedBytes: number; heapTotalBytes: number };
   controlPlane: {
     state: 'disabled' | 'connecting' | 'connected' | 'disconnected';
     address?: string;
@@ -60,7 +62,7 @@ export interface AgentApi {
   /** Evaluates the applied policy on a fresh snapshot, changing nothing. */
   explain(): Evaluation | undefined;
   /** Evaluates another policy on a fresh snapshot, changing nothing. */
-  dryRun(policyText: string): DryRunResult;
+  dryRun(policyText: string): DryRunResult | Promise<DryRunResult>;
   events(options: { since?: string; limit?: number }): EventRecord[];
   subscribe(listener: (event: EventRecord) => void): () => void;
 }

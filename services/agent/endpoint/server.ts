@@ -58,7 +58,7 @@ async function handle(api: AgentApi, req: IncomingMessage, res: ServerResponse):
       const body = await readBody(req);
       if (body === undefined)
         send(res, 413, { error: 'too-large', message: `policy larger than ${MAX_BODY} bytes` });
-      else send(res, 200, api.dryRun(body));
+      else send(res, 200, await api.dryRun(body));
       return;
     }
     case 'GET /v1/events': {

@@ -6,7 +6,6 @@
 import {
   evaluate,
   emptyHistory,
-  loadPolicy,
   loadPolicyValue,
   type ActionRecord,
   type CanonicalPolicy,
@@ -16,6 +15,7 @@ import {
   type History,
   type HostSnapshot,
   type PolicyIssue,
+  type LoadResult,
 } from '../../policy/index.ts';
 import type { MemcgDriver } from '../cgroup/types.ts';
 import { checkSupport } from '../enforce/compat.ts';
@@ -41,6 +41,12 @@ export const FAST_PATH_MS = 10;
 export const HEARTBEAT_MS = 200;
 /** New memcgs (a job started) get the policy's settings within this long; a full tree walk is not free. */
 export const RECONCILE_EVERY_MS = 2000;
+
+/** The worker's own memory, as `agent status` shows it (the agent must stay small). */
+function memoryFigures(): AgentStatus['memory'] {
+  const m = process.memoryUsage();
+  return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal };
+}
 /** Without user-space OOM handling a stall harms nothing at once; the supervisor still notices. */
 export const DEFAULT_HEARTBEAT_WINDOW_MS = 10_000;
 
@@ -586,6 +592,7 @@ export class Engine {
           }
         : {}),
       counters: { ...this.counters },
+      memory: memoryFigures(),
       controlPlane: { state: 'disabled' },
     };
   }
@@ -596,8 +603,12 @@ export class Engine {
     return evaluate(this.policy, this.snapshot(ALL_NEEDS), this.history);
   }
 
-  dryRun(text: string): DryRunResult {
-    const r = loadPolicy(text);
+  /**
+   * What a policy would do here now. Takes the policy checked already (by
+   * loadPolicy, or by the policy-check child), so that the engine needs no
+   * YAML parser.
+   */
+  dryRun(r: LoadResult): DryRunResult {
     if (!r.ok || !r.policy || !r.digest) return { ok: false, issues: r.issues };
     const warnings: PolicyIssue[] = r.issues;
     const driver = this.deps.driver;

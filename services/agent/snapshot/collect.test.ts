@@ -81,8 +81,17 @@ describe('collectSnapshot on real cgroup v1 memcgs', () => {
     const a = snap.memcgs.find((m) => m.path === '/batch/a');
     expect(a?.limit).toBe(256 * MiB);
     expect(a?.usage).toBeGreaterThanOrEqual(16 * MiB);
-    expect(a?.underOom).toBe(false);
+    // No oom trigger and no user-space OOM handling: memory.oom_control and
+    // the extras (failcnt, soft limit) are not read on a tick.
+    expect(a?.underOom).toBeUndefined();
+    expect(a?.events).toBeUndefined();
     expect(snap.memcgs.find((m) => m.path === '/batch')?.limit).toBeNull();
+    const full = collectSnapshot({ driver, host, agentPids: [] }, ALL_NEEDS);
+    expect(full.memcgs.find((m) => m.path === '/batch/a')).toMatchObject({
+      underOom: false,
+      oomKillDisable: false,
+      events: { max: expect.any(Number) as number },
+    });
 
     const p = snap.processes.find((x) => x.pid === hog.pid);
     expect(p).toMatchObject({ comm: 'node', cgroup: '/batch/a' });

@@ -60,7 +60,12 @@ function perMemcg<T>(f: () => T): T | undefined {
 
 function collectMemcgs(driver: MemcgDriver, needs: SnapshotNeeds, list: string[]): Memcg[] {
   const out: Memcg[] = [];
-  const opts = { stat: needs.stat, pressure: needs.pressure };
+  const opts = {
+    stat: needs.stat,
+    pressure: needs.pressure,
+    oom: needs.oom,
+    extras: needs.extras,
+  };
   for (const path of selectMemcgs(needs, list)) {
     const m = perMemcg(() => driver.read(path, opts));
     if (m) out.push(m);

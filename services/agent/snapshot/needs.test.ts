@@ -110,6 +110,25 @@ describe('snapshotNeeds', () => {
     expect(noPsi.stat).toBe(false);
   });
 
+  it('the OOM state is read only for oom triggers or user-space OOM handling; extras never on a tick', () => {
+    const plain = snapshotNeeds(makePolicy({ rules: [rule({ scope: '/batch/*', when: usage })] }));
+    expect(plain).toMatchObject({ oom: false, extras: false });
+    const trigger = snapshotNeeds(
+      makePolicy({
+        rules: [rule({ scope: '/batch/*', when: { any: [usage, { oom: { on: 'stuck' } }] } })],
+      }),
+    );
+    expect(trigger).toMatchObject({ oom: true, extras: false });
+    const userspace = snapshotNeeds(
+      makePolicy({
+        cgroups: [{ match: '/batch/*', userspaceOom: { enabled: true, fallbackAfter: '2s' } }],
+        rules: [rule({ scope: '/batch/*', when: usage })],
+      }),
+    );
+    expect(userspace.oom).toBe(true);
+    expect(ALL_NEEDS).toMatchObject({ oom: true, extras: true });
+  });
+
   it('ALL_NEEDS reads everything', () => {
     expect(selectMemcgs(ALL_NEEDS, tree)).toEqual(tree);
     expect(needsProcessesIn(ALL_NEEDS, '/web')).toBe(true);

@@ -24,6 +24,10 @@ export interface SnapshotNeeds {
   stat: boolean;
   /** Read each memcg's memory.pressure (v2 only; v1 has no per-cgroup PSI). */
   pressure: boolean;
+  /** Read each memcg's OOM state (v1 memory.oom_control, v2 memory.events). */
+  oom: boolean;
+  /** Read what no trigger uses, only people (failcnt, soft limit, swap). */
+  extras: boolean;
 }
 
 /** Everything there is: for `agent explain`, `dry-run` and recorded snapshots. */
@@ -32,11 +36,13 @@ export const ALL_NEEDS: SnapshotNeeds = {
   processes: { kind: 'all' },
   stat: true,
   pressure: true,
+  oom: true,
+  extras: true,
 };
 
-function usesPressure(c: CompiledCondition): boolean {
-  if (c.kind === 'any' || c.kind === 'all') return c.children.some(usesPressure);
-  return c.kind === 'pressure';
+function uses(c: CompiledCondition, kind: CompiledCondition['kind']): boolean {
+  if (c.kind === 'any' || c.kind === 'all') return c.children.some((x) => uses(x, kind));
+  return c.kind === kind;
 }
 
 function uniqueGlobs(globs: CgroupGlob[]): CgroupGlob[] {
@@ -50,6 +56,7 @@ export function snapshotNeeds(policy: CompiledPolicy): SnapshotNeeds {
   const killScopes: CgroupGlob[] = [];
   let globalKill = false;
   let pressure = false;
+  let oom = false;
   for (const r of policy.rules) {
     const kill = r.action.kind === 'kill';
     if (r.scope.kind === 'global') {
@@ -58,7 +65,8 @@ export function snapshotNeeds(policy: CompiledPolicy): SnapshotNeeds {
     }
     memcgs.push(r.scope.glob);
     if (kill) killScopes.push(r.scope.glob);
-    pressure ||= usesPressure(r.when);
+    pressure ||= uses(r.when, 'pressure');
+    oom ||= uses(r.when, 'oom');
   }
   // Settings and protected memcgs: the enforcer and `status` show them, and
   // memoryMin/memoryLow percentages resolve against their limits.
@@ -74,7 +82,10 @@ export function snapshotNeeds(policy: CompiledPolicy): SnapshotNeeds {
       : { kind: 'none' };
   // No trigger or victim strategy reads memory.stat today; it costs one
   // large file per memcg, so only ALL_NEEDS asks for it.
-  return { memcgs: uniqueGlobs(memcgs), processes, stat: false, pressure };
+  // User-space OOM handling and memory.oom.group act on the OOM state; v2
+  // reads memory.oom.group with the limits, whatever this says.
+  oom ||= policy.cgroups.some((s) => s.userspaceOom?.enabled === true);
+  return { memcgs: uniqueGlobs(memcgs), processes, stat: false, pressure, oom, extras: false };
 }
 
 function parentOf(path: string): string | undefined {

@@ -5,6 +5,8 @@
 import { parseArgs } from 'node:util';
 import { CGROUP_MODES, DEFAULT_SOCKET_PATH, DEFAULT_STATE_DIR, runAgent } from './run.ts';
 
+export { runAgent };
+
 export function parseRunFlags(argv: string[]): Parameters<typeof runAgent>[0] | undefined {
   try {
     const { values, positionals } = parseArgs({

@@ -2,7 +2,7 @@
 // restarts. Imports only node built-ins and the supervisor's own small
 // modules, so `oomfleet agent run` stays lean (see bin/oomfleet.js).
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { entryPoint } from '../entry-points.ts';
 import { restoreKernelOom, STATE_FILE } from '../state/kernel-oom.ts';
 import { EXIT_CONFIG, startSupervisor } from './supervisor.ts';
 
@@ -28,11 +28,11 @@ export function runAgent(flags: RunFlags, log: (line: string) => void): Promise<
     ...(flags.cgroupRoot ? { cgroupRoot: flags.cgroupRoot } : {}),
   };
   return new Promise<number>((resolve) => {
+    const entry = entryPoint('worker');
     const sup = startSupervisor({
-      workerModule: fileURLToPath(new URL('../worker-main.ts', import.meta.url)),
+      workerModule: entry.module,
       workerArgs: [JSON.stringify(worker)],
-      // The worker is TypeScript: load it through tsx, found from here, not the cwd.
-      execArgv: ['--import', import.meta.resolve('tsx')],
+      execArgv: entry.execArgv,
       restoreKernelOom: () => restoreKernelOom(join(flags.stateDir, STATE_FILE)),
       log,
       onGiveUp: (c) => {

@@ -2,7 +2,7 @@
 // of our own, end to end through the loaders and the evaluator, no CLI.
 import { describe, expect, it } from 'vitest';
 import { readRepoFile } from '../../../test/helpers/fixtures.ts';
-import { loadPolicy } from '../load.ts';
+import { loadPolicy } from '../load-text.ts';
 import type { CompiledPolicy } from '../model.ts';
 import { loadSnapshotText } from '../snapshot-input.ts';
 import type { History, HostSnapshot } from '../snapshot.ts';

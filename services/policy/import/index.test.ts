@@ -2,7 +2,8 @@
 import { describe, it, expect } from 'vitest';
 import { stringify } from 'yaml';
 import { compileGlob } from '../glob.ts';
-import { loadPolicy, loadPolicyValue } from '../load.ts';
+import { loadPolicyValue } from '../load.ts';
+import { loadPolicy } from '../load-text.ts';
 import { compileRegex } from '../regex.ts';
 import {
   importPolicy,
