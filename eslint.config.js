@@ -6,7 +6,16 @@ import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'coverage/**', 'schemas/**', 'dist/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'coverage/**',
+      'schemas/**',
+      'dist/**',
+      'services/proto/**',
+      'services/control-plane/store/generated/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -48,6 +57,40 @@ export default tseslint.config(
                 'child_process',
               ],
               message: 'services/policy does no I/O.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['services/agent/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/control-plane/**', '**/cli/**'],
+              message:
+                'the agent shares only services/policy and services/proto with the control plane.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['services/control-plane/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/agent/**', '**/cli/**'],
+              message:
+                'the control plane shares only services/policy and services/proto with the agent.',
             },
           ],
         },

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { policyJsonSchema } from '../services/policy/schema.ts';
 import { snapshotJsonSchema } from '../services/policy/snapshot.ts';
 import { agentBundles } from './bundle-agent.ts';
+import { prismaClientFiles, protoFiles } from './codegen.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -13,6 +14,9 @@ export function generatedFiles(): Record<string, string> {
   return {
     'schemas/policy.schema.json': `${JSON.stringify(policyJsonSchema(), null, 2)}\n`,
     'schemas/snapshot.schema.json': `${JSON.stringify(snapshotJsonSchema(), null, 2)}\n`,
+    ...protoFiles(),
+    ...prismaClientFiles(),
+    // Last: the agent bundles include the generated protocol code.
     ...agentBundles(),
   };
 }
