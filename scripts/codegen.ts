@@ -4,7 +4,15 @@
 // its npm package, and `prisma generate` needs no schema engine (it is given
 // a placeholder path, since the CLI insists on one).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
@@ -42,15 +50,14 @@ export function protoFiles(): Record<string, string> {
 
 export function prismaClientFiles(): Record<string, string> {
   return withTemp((tmp) => {
-    const out = join(tmp, 'client');
-    const schema = readFileSync(join(root, 'prisma', 'schema.prisma'), 'utf8').replace(
-      /output\s*=\s*"[^"]*"/,
-      `output = ${JSON.stringify(out)}`,
-    );
-    writeFileSync(join(tmp, 'schema.prisma'), schema);
+    // The schema at the same place relative to its output as in the
+    // repository: the client embeds the schema text, output path included.
+    mkdirSync(join(tmp, 'prisma'));
+    const schema = join(tmp, 'prisma', 'schema.prisma');
+    copyFileSync(join(root, 'prisma', 'schema.prisma'), schema);
     const placeholder = join(tmp, 'no-schema-engine');
     writeFileSync(placeholder, '');
-    execFileSync(bin('prisma'), ['generate', '--schema', join(tmp, 'schema.prisma')], {
+    execFileSync(bin('prisma'), ['generate', '--schema', schema], {
       cwd: root,
       stdio: 'pipe',
       env: {
@@ -59,6 +66,7 @@ export function prismaClientFiles(): Record<string, string> {
         PRISMA_HIDE_UPDATE_MESSAGE: '1',
       },
     });
+    const out = join(tmp, PRISMA_CLIENT_DIR);
     const files: Record<string, string> = {};
     for (const f of filesUnder(out))
       files[join(PRISMA_CLIENT_DIR, relative(out, f))] = readFileSync(f, 'utf8');
