@@ -408,13 +408,13 @@ export async function startHog(memcgDir: string, opts: HogOptions = {}): Promise
 
 /** Polls cond every intervalMs until it holds; throws with `what` after timeoutMs. */
 export async function waitFor(
-  cond: () => boolean,
+  cond: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 10_000,
   intervalMs = 10,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > deadline)
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(intervalMs);
