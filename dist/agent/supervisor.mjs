@@ -33,6 +33,59 @@ function entryPoint(name) {
   };
 }
 
+// services/agent/control/config.ts
+var ControlConfigError = class extends Error {
+  constructor(message, hint) {
+    super(message);
+    this.hint = hint;
+    this.name = "ControlConfigError";
+  }
+  hint;
+};
+var LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9_./-]*[A-Za-z0-9])?$/;
+var LABEL_VALUE = /^[A-Za-z0-9_./:@-]*$/;
+function parseLabels(text) {
+  const labels = {};
+  for (const part of text.split(",")) {
+    const item = part.trim();
+    if (!item) continue;
+    const eq = item.indexOf("=");
+    const key = eq < 0 ? item : item.slice(0, eq);
+    const value = eq < 0 ? void 0 : item.slice(eq + 1);
+    if (value === void 0 || !LABEL_KEY.test(key) || !LABEL_VALUE.test(value))
+      throw new ControlConfigError(
+        `--labels: ${JSON.stringify(item)} is not key=value`,
+        "e.g. --labels zone=a,tier=batch (keys: letters, digits, _ . / -)"
+      );
+    labels[key] = value;
+  }
+  return labels;
+}
+function checkAddress(address) {
+  const a = address.trim();
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/.exec(a);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535)
+    throw new ControlConfigError(
+      `--control-plane: ${JSON.stringify(address)} is not host:port`,
+      "e.g. --control-plane oomfleet.example.com:7443"
+    );
+  return a;
+}
+function checkControlPlaneOptions(o) {
+  checkAddress(o.address);
+  if (o.enrollmentToken && o.enrollmentTokenFile)
+    throw new ControlConfigError(
+      "give --enrollment-token or --enrollment-token-file, not both",
+      "prefer the file: a token on the command line shows in ps"
+    );
+  if (Boolean(o.tlsCert) !== Boolean(o.tlsKey))
+    throw new ControlConfigError(
+      "--tls-cert and --tls-key go together",
+      "give both (mutual TLS), or neither"
+    );
+  return o;
+}
+
 // services/agent/state/kernel-oom.ts
 import {
   closeSync,
@@ -189,11 +242,48 @@ var DEFAULT_SOCKET_PATH = "/run/oomfleet/agent.sock";
 
 // services/agent/supervisor/run.ts
 var CGROUP_MODES = ["auto", "v1", "v2", "none"];
+function controlPlaneOptions(flags) {
+  if (!flags.controlPlane) {
+    const stray = [
+      ["--enrollment-token", flags.enrollmentToken],
+      ["--enrollment-token-file", flags.enrollmentTokenFile],
+      ["--labels", flags.labels],
+      ["--tls-ca", flags.tlsCa],
+      ["--tls-cert", flags.tlsCert],
+      ["--tls-key", flags.tlsKey]
+    ].find(([, v]) => v !== void 0);
+    if (stray)
+      throw new ControlConfigError(
+        `${stray[0]} needs --control-plane`,
+        "give the control plane: --control-plane HOST:PORT"
+      );
+    return void 0;
+  }
+  return checkControlPlaneOptions({
+    address: flags.controlPlane,
+    ...flags.enrollmentToken ? { enrollmentToken: flags.enrollmentToken } : {},
+    ...flags.enrollmentTokenFile ? { enrollmentTokenFile: flags.enrollmentTokenFile } : {},
+    ...flags.labels ? { labels: parseLabels(flags.labels) } : {},
+    ...flags.tlsCa ? { tlsCa: flags.tlsCa } : {},
+    ...flags.tlsCert ? { tlsCert: flags.tlsCert } : {},
+    ...flags.tlsKey ? { tlsKey: flags.tlsKey } : {}
+  });
+}
 function runAgent(flags, log) {
+  let controlPlane;
+  try {
+    controlPlane = controlPlaneOptions(flags);
+  } catch (err) {
+    if (!(err instanceof ControlConfigError)) throw err;
+    log(`oomfleet agent: ${err.message}
+    hint: ${err.hint}`);
+    return Promise.resolve(1);
+  }
   const worker = {
     stateDir: flags.stateDir,
     socketPath: flags.socket,
     cgroupMode: flags.cgroupMode,
+    ...controlPlane ? { controlPlane } : {},
     ...flags.policy ? { policyFile: flags.policy } : {},
     ...flags.cgroupRoot ? { cgroupRoot: flags.cgroupRoot } : {}
   };
@@ -231,18 +321,34 @@ function parseRunFlags(argv) {
         "state-dir": { type: "string", default: DEFAULT_STATE_DIR },
         socket: { type: "string", default: DEFAULT_SOCKET_PATH },
         "cgroup-root": { type: "string" },
-        "cgroup-mode": { type: "string", default: "auto" }
+        "cgroup-mode": { type: "string", default: "auto" },
+        "control-plane": { type: "string" },
+        "enrollment-token": { type: "string" },
+        "enrollment-token-file": { type: "string" },
+        labels: { type: "string" },
+        "tls-ca": { type: "string" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" }
       }
     });
     const mode = CGROUP_MODES.find((m) => m === values["cgroup-mode"]);
     if (positionals.length > 0 || !mode) return void 0;
-    return {
+    const flags = {
       stateDir: values["state-dir"],
       socket: values.socket,
       cgroupMode: mode,
       ...values.policy ? { policy: values.policy } : {},
-      ...values["cgroup-root"] ? { cgroupRoot: values["cgroup-root"] } : {}
+      ...values["cgroup-root"] ? { cgroupRoot: values["cgroup-root"] } : {},
+      ...values["control-plane"] ? { controlPlane: values["control-plane"] } : {},
+      ...values["enrollment-token"] ? { enrollmentToken: values["enrollment-token"] } : {},
+      ...values["enrollment-token-file"] ? { enrollmentTokenFile: values["enrollment-token-file"] } : {},
+      ...values.labels !== void 0 ? { labels: values.labels } : {},
+      ...values["tls-ca"] ? { tlsCa: values["tls-ca"] } : {},
+      ...values["tls-cert"] ? { tlsCert: values["tls-cert"] } : {},
+      ...values["tls-key"] ? { tlsKey: values["tls-key"] } : {}
     };
+    controlPlaneOptions(flags);
+    return flags;
   } catch {
     return void 0;
   }

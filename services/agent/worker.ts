@@ -10,11 +10,18 @@ import type { MemcgDriver } from './cgroup/types.ts';
 import { startEndpoint } from './endpoint/server.ts';
 import type { AgentApi } from './endpoint/api.ts';
 import { Engine, type SettingsApplier } from './engine/engine.ts';
-import { createEventLog } from './events/log.ts';
+import { createEventLog, type EventLog } from './events/log.ts';
 import { createKiller } from './kill/killer.ts';
 import { createHostReader } from './proc/index.ts';
 import { StateStore } from './state/store.ts';
 import { loadVetted } from './policy-check/vet.ts';
+import type { ControlPlaneClient } from './control/client.ts';
+import {
+  ControlConfigError,
+  resolveControlPlane,
+  type ControlPlaneOptions,
+  type ResolvedControlPlane,
+} from './control/config.ts';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -23,6 +30,8 @@ export interface WorkerOptions {
   socketPath: string;
   /** A local policy file, for machines without a control plane. */
   policyFile?: string;
+  /** The control plane to enrol with and take policies from (services/agent/control). */
+  controlPlane?: ControlPlaneOptions;
   /** Override the detected memory hierarchy (v2 fixture trees, or a delegated subtree). */
   cgroupRoot?: string;
   cgroupMode?: 'v1' | 'v2' | 'none' | 'auto';
@@ -37,6 +46,9 @@ export interface WorkerOptions {
 export interface Worker {
   engine: Engine;
   endpoint: Server;
+  events: EventLog;
+  /** The control-plane connection, when one is configured. */
+  controlPlane?: ControlPlaneClient;
   stop(): Promise<void>;
 }
 
@@ -68,6 +80,15 @@ function driverFor(o: WorkerOptions): MemcgDriver | undefined {
 
 export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  let controlConfig: ResolvedControlPlane | undefined;
+  if (o.controlPlane) {
+    try {
+      controlConfig = resolveControlPlane(o.controlPlane);
+    } catch (err) {
+      if (err instanceof ControlConfigError) throw new WorkerStartError(err.message, err.hint);
+      throw err;
+    }
+  }
   const driver = driverFor(o);
   const host = createHostReader(
     o.procRoot ?? '/proc',
@@ -151,6 +172,24 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     );
   }
   engine.start();
+  // After the last-known-good policy is enforced: fail-static whatever the control plane does.
+  // Loaded only when configured: gRPC is most of the worker's code, and a
+  // worker enforcing a local policy should not carry it.
+  const controlPlane = controlConfig
+    ? (await import('./control/client.ts')).startControlPlaneClient(
+        controlConfig,
+        {
+          stateDir: o.stateDir,
+          engine,
+          events,
+          hostname,
+          agentVersion: AGENT_VERSION,
+          log,
+          vet: (value) => loadVetted({ value }, log),
+        },
+        o.controlPlane,
+      )
+    : undefined;
   log(
     `agent: running (pid ${process.pid}, cgroup ${driver ? `${driver.mode} at ${driver.root}` : 'none'}, endpoint ${o.socketPath})`,
   );
@@ -158,7 +197,10 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   return {
     engine,
     endpoint,
+    events,
+    ...(controlPlane ? { controlPlane } : {}),
     stop: async () => {
+      await controlPlane?.stop();
       engine.stop();
       await new Promise<void>((resolve) =>
         endpoint.close(() => {

@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { agentCommand } from './commands/agent.ts';
 import { policyCommand } from './commands/policy.ts';
+import { serverCommand } from './commands/server.ts';
 import { CliError, EXIT_INVALID, EXIT_OK, EXIT_USAGE } from './errors.ts';
 import { processIo, type Io } from './output.ts';
 
@@ -15,6 +16,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .showHelpAfterError('(run with --help for usage)');
   program.addCommand(policyCommand(io, setExit));
   program.addCommand(agentCommand(io, setExit));
+  program.addCommand(serverCommand(io, setExit));
   // Every command throws instead of exiting, so main() owns the exit code.
   const quiet = (c: Command): void => {
     c.exitOverride().configureOutput({

@@ -18,6 +18,9 @@ export interface AgentStatus {
     name: string;
     digest: string;
     source: 'local' | 'control-plane';
+    /** The control plane's version of it (source control-plane). */
+    versionId?: string;
+    version?: number;
     appliedAt: number;
     intervalMs: number;
   };
@@ -32,9 +35,18 @@ export interface AgentStatus {
   /** The worker process's memory (process.memoryUsage()). */
   memory?: { rssBytes: number; heapUsedBytes: number; heapTotalBytes: number };
   controlPlane: {
+    /**
+     * disabled: no --control-plane; connecting: an attempt is under way;
+     * disconnected: waiting to retry. since: when it connected, or since
+     * when it has been without a connection.
+     */
     state: 'disabled' | 'connecting' | 'connected' | 'disconnected';
     address?: string;
     since?: number;
+    /** The host identity given at enrolment. */
+    hostId?: string;
+    /** Why the last attempt or stream failed. */
+    lastError?: string;
   };
 }
 

@@ -93,9 +93,20 @@ export interface EngineDeps {
 
 export type ApplyOutcome = { ok: true } | { ok: false; reason: string };
 
+/** Where a control-plane policy came from: the version the control plane assigned. */
+export interface PolicyOrigin {
+  versionId: string;
+  name: string;
+  version: number;
+}
+
+export type ControlPlaneStatus = AgentStatus['controlPlane'];
+
 export class Engine {
   private policy?: CompiledPolicy;
   private source: 'local' | 'control-plane' = 'local';
+  private origin?: PolicyOrigin;
+  private controlPlane: ControlPlaneStatus = { state: 'disabled' };
   private appliedAt = 0;
   private needs?: SnapshotNeeds;
   private history: History = emptyHistory();
@@ -126,7 +137,11 @@ export class Engine {
   }
 
   /** Applies a validated canonical policy: all or nothing. */
-  setPolicy(canonical: CanonicalPolicy, source: 'local' | 'control-plane'): ApplyOutcome {
+  setPolicy(
+    canonical: CanonicalPolicy,
+    source: 'local' | 'control-plane',
+    origin?: PolicyOrigin,
+  ): ApplyOutcome {
     const loaded = loadPolicyValue(canonical);
     if (!loaded.ok || !loaded.policy || !loaded.digest) {
       const reason = loaded.issues.map((i) => `${i.path}: ${i.message}`).join('; ');
@@ -155,6 +170,7 @@ export class Engine {
     const previous = this.policy;
     this.policy = policy;
     this.source = source;
+    this.origin = source === 'control-plane' ? origin : undefined;
     this.appliedAt = this.now();
     this.needs = snapshotNeeds(policy);
     this.uoom = driver ? userspaceOomTargets(policy, memcgs) : [];
@@ -179,6 +195,7 @@ export class Engine {
       policy: { name: policy.name, digest: policy.digest },
       name: policy.name,
       digest: policy.digest,
+      ...(this.origin ? { version: this.origin.version } : {}),
       source,
     });
     this.log(`agent: applied policy ${policy.name} ${policy.digest} (${source})`);
@@ -195,6 +212,71 @@ export class Engine {
     const state = this.deps.store.load();
     if (state) this.deps.store.save({ ...state, lastNack: this.lastRefusal });
     return { ok: false, reason };
+  }
+
+  /**
+   * Applies a policy assigned by the control plane (checked already by the
+   * policy-check child), remembering the version it came with.
+   */
+  applyControlPlanePolicy(canonical: CanonicalPolicy, origin: PolicyOrigin): ApplyOutcome {
+    return this.setPolicy(canonical, 'control-plane', origin);
+  }
+
+  /** The digest of the policy in force, if any. */
+  appliedDigest(): string | undefined {
+    return this.policy?.digest;
+  }
+
+  /** The control-plane version of the policy in force, if it came from one. */
+  appliedOrigin(): PolicyOrigin | undefined {
+    return this.source === 'control-plane' ? this.origin : undefined;
+  }
+
+  /**
+   * Names the version of the policy in force (after a restart the state
+   * directory holds the policy, the control-plane client its version id).
+   */
+  noteOrigin(digest: string, origin: PolicyOrigin): boolean {
+    if (this.policy?.digest !== digest || this.source !== 'control-plane') return false;
+    this.origin = origin;
+    return true;
+  }
+
+  /**
+   * Runs no policy (the control plane assigned none): hands every memcg back
+   * to the kernel's OOM killer and restores the original settings.
+   */
+  clearPolicy(): ApplyOutcome {
+    if (!this.policy) return { ok: true };
+    for (const t of this.uoom) this.setOomKillDisable(t, false);
+    try {
+      if (this.deps.driver && this.deps.applier) this.deps.applier.apply(new Map());
+    } catch (err) {
+      for (const t of this.uoom) this.setOomKillDisable(t, true);
+      return this.refuse(this.policy.digest, `could not remove: ${(err as Error).message}`);
+    }
+    const previous = this.policy;
+    this.policy = undefined;
+    this.origin = undefined;
+    this.needs = undefined;
+    this.uoom = [];
+    this.handedBack.clear();
+    this.stuckSince.clear();
+    this.history = emptyHistory();
+    this.updateFastPath();
+    const state = this.deps.store.load();
+    if (state) {
+      const rest = { ...state };
+      delete rest.policy;
+      this.deps.store.save(rest);
+    }
+    this.log(`agent: removed policy ${previous.name} ${previous.digest} (control-plane)`);
+    return { ok: true };
+  }
+
+  /** What `agent status` shows of the control-plane connection (set by its client). */
+  setControlPlaneStatus(status: ControlPlaneStatus): void {
+    this.controlPlane = status;
   }
 
   /** The last good policy from the state directory, enforced before any control plane is reachable. */
@@ -571,6 +653,9 @@ export class Engine {
               name: p.name,
               digest: p.digest,
               source: this.source,
+              ...(this.source === 'control-plane' && this.origin
+                ? { versionId: this.origin.versionId, version: this.origin.version }
+                : {}),
               appliedAt: this.appliedAt,
               intervalMs: p.intervalMs,
             },
@@ -593,7 +678,7 @@ export class Engine {
         : {}),
       counters: { ...this.counters },
       memory: memoryFigures(),
-      controlPlane: { state: 'disabled' },
+      controlPlane: { ...this.controlPlane },
     };
   }
 

@@ -26,6 +26,16 @@ function ago(now: number, t: number | undefined): string {
     : `${formatDuration(Math.max(0, Math.round((now - t) / 1000) * 1000))} ago`;
 }
 
+function controlPlaneLine(io: Io, c: AgentStatus['controlPlane'], now: number): string {
+  const state =
+    c.state === 'connected'
+      ? paint(io, 'green', c.state)
+      : c.state === 'disconnected'
+        ? paint(io, 'yellow', c.state)
+        : c.state;
+  return `${state}${c.address ? ` ${c.address}` : ''}${c.since ? ` since ${ago(now, c.since)}` : ''}`;
+}
+
 export function renderStatus(io: Io, s: AgentStatus, now = Date.now()): void {
   const rows: [string, string][] = [
     [
@@ -37,7 +47,7 @@ export function renderStatus(io: Io, s: AgentStatus, now = Date.now()): void {
     [
       'policy',
       s.policy
-        ? `${s.policy.name} ${s.policy.digest.slice(0, 19)}… (${s.policy.source}, applied ${ago(now, s.policy.appliedAt)}, every ${formatDuration(s.policy.intervalMs)})`
+        ? `${s.policy.name}${s.policy.version !== undefined ? ` v${s.policy.version}` : ''} ${s.policy.digest.slice(0, 19)}… (${s.policy.source}, applied ${ago(now, s.policy.appliedAt)}, every ${formatDuration(s.policy.intervalMs)})`
         : paint(io, 'yellow', 'none'),
     ],
     [
@@ -49,11 +59,11 @@ export function renderStatus(io: Io, s: AgentStatus, now = Date.now()): void {
     ['kills', String(s.counters.kills)],
     ['fallbacks', String(s.counters.fallbacks)],
     ['errors', String(s.counters.errors)],
-    [
-      'control plane',
-      `${s.controlPlane.state}${s.controlPlane.address ? ` ${s.controlPlane.address}` : ''}${s.controlPlane.since ? ` since ${ago(now, s.controlPlane.since)}` : ''}`,
-    ],
+    ['control plane', controlPlaneLine(io, s.controlPlane, now)],
   ];
+  if (s.controlPlane.hostId) rows.push(['host id', s.controlPlane.hostId]);
+  if (s.controlPlane.lastError && s.controlPlane.state !== 'connected')
+    rows.push(['last error', paint(io, 'yellow', s.controlPlane.lastError)]);
   if (s.lastRefusal)
     rows.push([
       'last refused',

@@ -1,0 +1,1 @@
+export { ALL_HOSTS, createFanout, type Fanout, type FanoutOptions } from './fanout.ts';

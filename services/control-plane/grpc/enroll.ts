@@ -1,0 +1,54 @@
+// Enroll: an enrolment token buys a host identity. The host row is created
+// (or, for a hostname already enrolled, given a new secret); labels are the
+// token's merged with the request's. The secret is returned once.
+import * as grpc from '@grpc/grpc-js';
+import { hashToken, newToken } from '../auth/tokens.ts';
+import { asLabels } from '../desired/selector.ts';
+import type { Database } from '../store/db.ts';
+import type { EnrollRequest, EnrollResponse } from '../../proto/oomfleet/v1/agent.ts';
+import { GrpcError } from './errors.ts';
+
+const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$/;
+const MAX_LABELS = 64;
+
+export function checkLabels(labels: Record<string, string>): string | null {
+  const entries = Object.entries(labels);
+  if (entries.length > MAX_LABELS) return `at most ${MAX_LABELS} labels`;
+  for (const [k, v] of entries) {
+    if (k.length === 0 || k.length > 63) return `label key ${JSON.stringify(k)}: 1–63 characters`;
+    if (v.length > 63) return `label ${JSON.stringify(k)}: value longer than 63 characters`;
+  }
+  return null;
+}
+
+export async function enroll(db: Database, req: EnrollRequest): Promise<EnrollResponse> {
+  if (!HOSTNAME.test(req.hostname))
+    throw new GrpcError(grpc.status.INVALID_ARGUMENT, 'hostname: 1–253 characters [A-Za-z0-9._-]');
+  const bad = checkLabels(req.labels);
+  if (bad) throw new GrpcError(grpc.status.INVALID_ARGUMENT, bad);
+  if (req.enrollmentToken.length === 0 || req.enrollmentToken.length > 256)
+    throw new GrpcError(grpc.status.UNAUTHENTICATED, 'invalid enrolment token');
+  const secret = newToken('host');
+  const secretHash = hashToken(secret);
+  return db.prisma.$transaction(async (tx) => {
+    const token = await tx.enrollmentToken.findUnique({
+      where: { tokenHash: hashToken(req.enrollmentToken) },
+    });
+    const now = new Date();
+    if (!token || token.revokedAt || (token.expiresAt && token.expiresAt <= now))
+      throw new GrpcError(
+        grpc.status.UNAUTHENTICATED,
+        'invalid, expired or revoked enrolment token',
+      );
+    const labels = { ...asLabels(token.labels), ...req.labels };
+    const existing = await tx.host.findUnique({ where: { name: req.hostname } });
+    const host = existing
+      ? await tx.host.update({
+          where: { id: existing.id },
+          data: { secretHash, labels: { ...asLabels(existing.labels), ...labels } },
+        })
+      : await tx.host.create({ data: { name: req.hostname, labels, secretHash } });
+    await tx.enrollmentToken.update({ where: { id: token.id }, data: { uses: { increment: 1 } } });
+    return { hostId: host.id, hostSecret: secret };
+  });
+}
