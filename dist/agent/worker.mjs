@@ -49953,7 +49953,7 @@ function readFlagFile(flag, path) {
 function resolveControlPlane(o) {
   checkControlPlaneOptions(o);
   const token = o.enrollmentTokenFile ? readFlagFile("--enrollment-token-file", o.enrollmentTokenFile).toString("utf8").trim() : o.enrollmentToken?.trim();
-  const tlsOn = Boolean(o.tlsCa ?? o.tlsCert ?? o.tlsKey);
+  const tlsOn = [o.tlsCa, o.tlsCert, o.tlsKey].some(Boolean);
   return {
     address: o.address.trim(),
     ...token ? { enrollmentToken: token } : {},

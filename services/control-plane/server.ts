@@ -91,6 +91,16 @@ export async function startControlPlane(
       redis,
       metrics,
       onDesiredChanged: (hostIds) => fanout.publish(hostIds),
+      ...(tls
+        ? {
+            https: {
+              cert: tls.cert,
+              key: tls.key,
+              ...(tls.ca ? { ca: tls.ca } : {}),
+              requestCert: tls.requireClientCert,
+            },
+          }
+        : {}),
     });
     stops.push(() => app.close());
     const httpUrl = await app.listen({ host: config.http.host, port: config.http.port });

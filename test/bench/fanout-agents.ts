@@ -31,7 +31,62 @@ let ended = 0;
 let firstAssigned = 0;
 let progressTimer: NodeJS.Timeout | undefined;
 
+let closing = false;
+const assigned = new Set<string>();
+
+/**
+ * One agent's stream. Like a real agent, it opens a new one after a pause
+ * when the stream ends (a refused Hello in a connect storm, say): without
+ * that, one lost stream left the run waiting for an ack that never came.
+ */
+function open(client: AgentServiceClient, h: { id: string; secret: string }): void {
+  const md = new grpc.Metadata();
+  md.set('authorization', `Bearer ${h.id}.${h.secret}`);
+  const stream = client.connect(md);
+  streams.push(stream);
+  stream.on('data', (m: ControlMessage) => {
+    if (m.msg?.$case !== 'assignment') return;
+    assignments++;
+    if (!assigned.has(h.id)) {
+      assigned.add(h.id);
+      firstAssigned++;
+    }
+    const a = m.msg.value;
+    stream.write({
+      msg: { $case: 'ack', value: { versionId: a.versionId, nonce: a.nonce, digest: a.digest } },
+    });
+    acks++;
+  });
+  stream.on('error', () => {});
+  stream.on('status', () => {
+    ended++;
+    if (closing) return;
+    setTimeout(
+      () => {
+        if (!closing) open(client, h);
+      },
+      200 + Math.random() * 800,
+    );
+  });
+  stream.write({
+    msg: {
+      $case: 'hello',
+      value: {
+        hostname: h.id,
+        labels: {},
+        agentVersion: 'bench',
+        kernel: 'bench',
+        cgroupMode: 'v2',
+        appliedVersionId: '',
+        appliedDigest: '',
+      },
+    },
+  });
+}
+
 function connect(cmd: ConnectCommand): void {
+  closing = false;
+  assigned.clear();
   assignments = 0;
   acks = 0;
   ended = 0;
@@ -46,42 +101,7 @@ function connect(cmd: ConnectCommand): void {
       });
       clients.push(client);
     }
-    const md = new grpc.Metadata();
-    md.set('authorization', `Bearer ${h.id}.${h.secret}`);
-    const stream = client.connect(md);
-    streams.push(stream);
-    let first = true;
-    stream.on('data', (m: ControlMessage) => {
-      if (m.msg?.$case !== 'assignment') return;
-      assignments++;
-      if (first) {
-        first = false;
-        firstAssigned++;
-      }
-      const a = m.msg.value;
-      stream.write({
-        msg: { $case: 'ack', value: { versionId: a.versionId, nonce: a.nonce, digest: a.digest } },
-      });
-      acks++;
-    });
-    stream.on('error', () => {});
-    stream.on('status', () => {
-      ended++;
-    });
-    stream.write({
-      msg: {
-        $case: 'hello',
-        value: {
-          hostname: h.id,
-          labels: {},
-          agentVersion: 'bench',
-          kernel: 'bench',
-          cgroupMode: 'v2',
-          appliedVersionId: '',
-          appliedDigest: '',
-        },
-      },
-    });
+    open(client, h);
   });
   progressTimer ??= setInterval(() => {
     send({ type: 'progress', assignments, acks, firstAssigned, ended, streams: streams.length });
@@ -89,6 +109,7 @@ function connect(cmd: ConnectCommand): void {
 }
 
 function closeAll(): void {
+  closing = true;
   for (const s of streams) s.cancel();
   for (const c of clients) c.close();
   streams = [];

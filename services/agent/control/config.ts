@@ -111,7 +111,9 @@ export function resolveControlPlane(o: ControlPlaneOptions): ResolvedControlPlan
   const token = o.enrollmentTokenFile
     ? readFlagFile('--enrollment-token-file', o.enrollmentTokenFile).toString('utf8').trim()
     : o.enrollmentToken?.trim();
-  const tlsOn = Boolean(o.tlsCa ?? o.tlsCert ?? o.tlsKey);
+  // Any TLS flag given turns TLS on (an empty --tls-ca must not turn it off
+  // while --tls-cert and --tls-key are given).
+  const tlsOn = [o.tlsCa, o.tlsCert, o.tlsKey].some(Boolean);
   return {
     address: o.address.trim(),
     ...(token ? { enrollmentToken: token } : {}),

@@ -61,10 +61,23 @@ function fastifyErrorCode(error: FastifyError): ErrorCode | undefined {
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const bodyLimit = deps.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const tls = deps.https;
+  if (tls?.requestCert && !tls.ca)
+    throw new Error('https.requestCert needs https.ca to verify client certificates');
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit,
     ajv: { customOptions: { allErrors: true, removeAdditional: false } },
+    ...(tls
+      ? {
+          https: {
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.ca ? { ca: tls.ca } : {}),
+            ...(tls.requestCert ? { requestCert: true, rejectUnauthorized: true } : {}),
+          },
+        }
+      : {}),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorate('deps', deps);

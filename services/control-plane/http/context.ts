@@ -18,6 +18,11 @@ export interface AppDeps {
   logger?: boolean;
   /** Largest accepted request body in bytes; 1 MiB unless given. */
   bodyLimit?: number;
+  /**
+   * Serve HTTPS with this certificate and key; with requestCert, only
+   * clients with a certificate that chains to ca are served (mutual TLS).
+   */
+  https?: { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean };
 }
 
 export interface RequestActor extends Actor {
