@@ -42,6 +42,7 @@ export type Settings = Partial<Record<SettingName, string>>;
 export const SETTINGS = {
   DATABASE_URL: 'PostgreSQL URL; unset: an embedded PostgreSQL in the data directory',
   REDIS_URL: 'Redis URL (jobs and fan-out between replicas)',
+  OOMFLEET_REDIS_PREFIX: 'prefix of every Redis key and channel (default oomfleet)',
   OOMFLEET_DATA_DIR: 'where the embedded PostgreSQL keeps its data',
   OOMFLEET_HTTP_ADDR: 'host:port of the HTTP API and web UI',
   OOMFLEET_GRPC_ADDR: 'host:port agents connect to',
@@ -81,6 +82,16 @@ function url(setting: string, value: string, schemes: string[]): string {
       setting,
       `scheme ${u.protocol} is not supported`,
       `use ${schemes.join(' or ')}`,
+    );
+  return value;
+}
+
+function redisPrefix(value: string): string {
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(value))
+    throw new ConfigError(
+      'OOMFLEET_REDIS_PREFIX',
+      `${JSON.stringify(value)} is not a usable prefix`,
+      'use letters, digits and _ . : - (at most 64)',
     );
   return value;
 }
@@ -126,6 +137,9 @@ export function loadConfig(env: Settings, flags: Settings = {}): ControlPlaneCon
     http: address('OOMFLEET_HTTP_ADDR', get('OOMFLEET_HTTP_ADDR') ?? '127.0.0.1:8080'),
     grpc: address('OOMFLEET_GRPC_ADDR', get('OOMFLEET_GRPC_ADDR') ?? '127.0.0.1:7443'),
     replicaId: get('OOMFLEET_REPLICA_ID') ?? `${hostname()}:${process.pid}`,
+    ...(get('OOMFLEET_REDIS_PREFIX')
+      ? { redisPrefix: redisPrefix(get('OOMFLEET_REDIS_PREFIX') ?? '') }
+      : {}),
     ...(certFile && keyFile
       ? {
           tls: {

