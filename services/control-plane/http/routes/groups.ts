@@ -42,8 +42,12 @@ export const groupRoutes: FastifyPluginCallbackTypebox = (app, _options, done) =
       .filter((h) => selectors.some((s) => matchesSelector(s, h.labels)));
   }
 
-  async function group(id: string): Promise<GroupRow> {
-    const g = await prisma.hostGroup.findUnique({ where: { id }, include: groupInclude });
+  /** The group with its assignment, or 404; inside a transaction when given one. */
+  async function group(
+    id: string,
+    client: Pick<typeof prisma, 'hostGroup'> = prisma,
+  ): Promise<GroupRow> {
+    const g = await client.hostGroup.findUnique({ where: { id }, include: groupInclude });
     if (!g) throw new ApiError('group-not-found', `no host group ${id}`);
     return g;
   }
@@ -137,11 +141,7 @@ export const groupRoutes: FastifyPluginCallbackTypebox = (app, _options, done) =
       let result;
       try {
         result = await prisma.$transaction(async (tx) => {
-          const before = await tx.hostGroup.findUnique({
-            where: { id: request.params.id },
-            include: groupInclude,
-          });
-          if (!before) throw new ApiError('group-not-found', `no host group ${request.params.id}`);
+          const before = await group(request.params.id, tx);
           const after = await tx.hostGroup.update({
             where: { id: before.id },
             data: { name: b.name, selector: b.selector, description: b.description ?? '' },
@@ -189,11 +189,7 @@ export const groupRoutes: FastifyPluginCallbackTypebox = (app, _options, done) =
     async (request, reply) => {
       const actor = actorOf(request);
       const before = await prisma.$transaction(async (tx) => {
-        const before = await tx.hostGroup.findUnique({
-          where: { id: request.params.id },
-          include: groupInclude,
-        });
-        if (!before) throw new ApiError('group-not-found', `no host group ${request.params.id}`);
+        const before = await group(request.params.id, tx);
         await tx.hostGroup.delete({ where: { id: before.id } });
         await writeAudit(tx, {
           actor,
@@ -271,11 +267,7 @@ export const groupRoutes: FastifyPluginCallbackTypebox = (app, _options, done) =
       const actor = actorOf(request);
       const b = request.body;
       const after = await prisma.$transaction(async (tx) => {
-        const before = await tx.hostGroup.findUnique({
-          where: { id: request.params.id },
-          include: groupInclude,
-        });
-        if (!before) throw new ApiError('group-not-found', `no host group ${request.params.id}`);
+        const before = await group(request.params.id, tx);
         const version = await tx.policyVersion.findFirst({
           where: { policy: { name: b.policy }, version: b.version },
           include: { policy: { select: { name: true } } },
@@ -330,11 +322,7 @@ export const groupRoutes: FastifyPluginCallbackTypebox = (app, _options, done) =
     async (request, reply) => {
       const actor = actorOf(request);
       const before = await prisma.$transaction(async (tx) => {
-        const before = await tx.hostGroup.findUnique({
-          where: { id: request.params.id },
-          include: groupInclude,
-        });
-        if (!before) throw new ApiError('group-not-found', `no host group ${request.params.id}`);
+        const before = await group(request.params.id, tx);
         if (before.assignments.length === 0)
           throw new ApiError('assignment-not-found', `host group ${before.name} has no assignment`);
         await tx.assignment.delete({ where: { groupId: before.id } });
