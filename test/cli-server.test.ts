@@ -26,6 +26,41 @@ describe('oomfleet server', () => {
     expect(r.stderr).toContain('hint:');
   });
 
+  it('says which dependency is unreachable at start, and how to fix it', () => {
+    const noPg = spawnSync(
+      process.execPath,
+      [bin, 'server', '--database', 'postgresql://postgres@127.0.0.1:1/x', '--http', '127.0.0.1:0'],
+      { encoding: 'utf8' },
+    );
+    expect(noPg.status).toBe(1);
+    expect(noPg.stderr).toContain('cannot use PostgreSQL at postgresql://postgres@127.0.0.1:1/x');
+    expect(noPg.stderr).toContain('hint: check DATABASE_URL');
+    const dir = mkdtempSync(join(tmpdir(), 'oomfleet-cli-noredis-'));
+    try {
+      const noRedis = spawnSync(
+        process.execPath,
+        [
+          bin,
+          'server',
+          '--data-dir',
+          dir,
+          '--redis',
+          'redis://127.0.0.1:1',
+          '--http',
+          '127.0.0.1:0',
+          '--grpc',
+          '127.0.0.1:0',
+        ],
+        { encoding: 'utf8', env: { ...process.env, DATABASE_URL: '' } },
+      );
+      expect(noRedis.status).toBe(1);
+      expect(noRedis.stderr).toContain('cannot reach Redis at redis://127.0.0.1:1');
+      expect(noRedis.stderr).toContain('hint: start Redis');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('prints the admin token once, serves /readyz, and exits 0 on SIGTERM', async () => {
     // No DATABASE_URL: the embedded PostgreSQL, in a data directory of its own.
     const env: NodeJS.ProcessEnv = { ...process.env, OOMFLEET_REDIS_PREFIX: redisPrefix };

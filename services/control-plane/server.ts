@@ -14,6 +14,30 @@ import { startReportIngester } from './ingest/ingester.ts';
 import { createMetrics } from './metrics.ts';
 import { connectDatabase } from './store/db.ts';
 import { startEmbeddedPostgres } from './store/embedded.ts';
+import { MigrationError } from './store/migrate.ts';
+
+/** A dependency the control plane cannot start without is unreachable. */
+export class StartError extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'StartError';
+  }
+}
+
+/** Where a URL points, without its password. */
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    u.password = '';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
 
 export interface ControlPlane {
   httpUrl: string;
@@ -48,18 +72,34 @@ export async function startControlPlane(
       migrate: true,
       max: 20,
       ...(config.databaseSchema ? { schema: config.databaseSchema } : {}),
+    }).catch((err: unknown) => {
+      if (err instanceof MigrationError) throw err;
+      throw new StartError(
+        `cannot use PostgreSQL at ${redact(databaseUrl)}: ${(err as Error).message}`,
+        'check DATABASE_URL (or --database) and that the server is up; unset it to use the embedded PostgreSQL',
+        { cause: err },
+      );
     });
     const prefix = config.redisPrefix ?? 'oomfleet';
     stops.push(() => db.close());
     const adminToken = await ensureAdminToken(db);
 
-    const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
+    const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
     redis.on('error', () => {
       // ioredis reconnects by itself; /readyz reports Redis as down meanwhile.
     });
     stops.push(() => {
       redis.disconnect();
       return Promise.resolve();
+    });
+    // Once reachable at start, a Redis outage later is survived (503s, then
+    // recovery); unreachable at start is a setting to fix, said plainly.
+    await redis.connect().catch((err: unknown) => {
+      throw new StartError(
+        `cannot reach Redis at ${redact(config.redisUrl)}: ${(err as Error).message}`,
+        'start Redis, or point REDIS_URL (or --redis) at it',
+        { cause: err },
+      );
     });
     const metrics = createMetrics();
     const fanout = await createFanout({ redisUrl: config.redisUrl, channel: `${prefix}:desired` });

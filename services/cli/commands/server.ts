@@ -60,9 +60,14 @@ export function serverCommand(io: Io, setExit: (code: number) => void): Command 
         throw err;
       }
       // Loaded here: the rest of the CLI should not pay for fastify, Prisma and gRPC.
-      const { startControlPlane } = await import('../../control-plane/server.ts');
+      const { startControlPlane, StartError } = await import('../../control-plane/server.ts');
+      const { MigrationError } = await import('../../control-plane/store/migrate.ts');
       const cp = await startControlPlane(config, (l) => {
         io.err(l);
+      }).catch((err: unknown) => {
+        if (err instanceof StartError || err instanceof MigrationError)
+          throw new CliError(err.message, EXIT_INVALID, err.hint);
+        throw err;
       });
       if (cp.adminToken)
         io.out(
