@@ -45730,13 +45730,24 @@ var V1_FILES = {
   memswUsage: "memory.memsw.usage_in_bytes",
   memswLimit: "memory.memsw.limit_in_bytes",
   oomControl: "memory.oom_control",
-  stat: "memory.stat"
+  stat: "memory.stat",
+  useHierarchy: "memory.use_hierarchy"
 };
 var VANISHED = /* @__PURE__ */ new Set(["ENOENT", "ENODEV"]);
 function isVanished(err) {
   return err instanceof DriverError && err.code !== void 0 && VANISHED.has(err.code);
 }
 function cgroupDir(root, path) {
+  const key = `${root}\0${path}`;
+  const known = dirs.get(key);
+  if (known !== void 0) return known;
+  const dir = checkedDir(root, path);
+  if (dirs.size >= 65536) dirs.clear();
+  dirs.set(key, dir);
+  return dir;
+}
+var dirs = /* @__PURE__ */ new Map();
+function checkedDir(root, path) {
   if (!path.startsWith("/")) throw new DriverError(`cgroup path must be absolute: ${path}`, path);
   const parts = path.split("/").filter((p) => p !== "" && p !== ".");
   if (parts.includes(".."))
@@ -45960,6 +45971,157 @@ function optional(read) {
 
 // services/agent/cgroup/v1.ts
 import { posix as posix2 } from "node:path";
+
+// services/agent/cgroup/watch.ts
+import { watch } from "node:fs";
+var TRUST_MS = 3e4;
+var MAX_WATCHED = 4096;
+var TreeWatch = class {
+  /**
+   * `settingFiles`: the names of the files whose writes count (limits);
+   * writes to others (cgroup.procs, as processes start) do not.
+   */
+  constructor(settingFiles, max = MAX_WATCHED) {
+    this.settingFiles = settingFiles;
+    this.max = max;
+  }
+  settingFiles;
+  max;
+  watchers = /* @__PURE__ */ new Map();
+  /**
+   * Bumped whenever an entry appears in or leaves a watched directory, and
+   * whenever directories begin to be watched (what happened in them before
+   * went unseen).
+   */
+  version = 0;
+  /** Directory → bumped whenever one of its setting files is written. */
+  written = /* @__PURE__ */ new Map();
+  /** Bumped with version and whenever any setting file is written. */
+  settings = 0;
+  working = true;
+  /** Changes whenever a memcg may have been made or removed, or a setting file written. */
+  settingsVersion() {
+    return this.settings;
+  }
+  /** Changes whenever a memcg may have been made or removed in a watched directory. */
+  treeVersion() {
+    return this.version;
+  }
+  /** Changes whenever a file of `dir` may have been written (undefined: dir is not watched). */
+  writes(dir) {
+    return this.watchers.has(dir) ? this.written.get(dir) ?? 0 : void 0;
+  }
+  /** Is the watch still in use (not given up)? */
+  get active() {
+    return this.working;
+  }
+  /**
+   * Watches exactly `dirs` (the directories walks found), dropping the rest.
+   * Returns how many were newly watched. -1 when watching is not possible
+   * (too many directories, or inotify refused): then nothing is watched and
+   * callers look for themselves.
+   */
+  watchOnly(dirs2) {
+    if (!this.working) return -1;
+    if (dirs2.size > this.max) {
+      this.stop();
+      return -1;
+    }
+    for (const [d, w] of this.watchers)
+      if (!dirs2.has(d)) {
+        w.close();
+        this.watchers.delete(d);
+        this.written.delete(d);
+      }
+    let added = 0;
+    for (const d of dirs2) {
+      if (this.watchers.has(d)) continue;
+      let w;
+      try {
+        w = watch(d, { persistent: false }, (event, name) => {
+          if (event === "rename") this.bump();
+          else if (name !== null && this.settingFiles.has(name)) {
+            this.written.set(d, (this.written.get(d) ?? 0) + 1);
+            this.settings++;
+          }
+        });
+      } catch (err) {
+        if (err.code === "ENOENT") {
+          this.bump();
+          continue;
+        }
+        this.stop();
+        return -1;
+      }
+      w.on("error", () => {
+        w.close();
+        if (this.watchers.get(d) === w) this.watchers.delete(d);
+        this.bump();
+      });
+      this.watchers.set(d, w);
+      added++;
+    }
+    if (added > 0) this.bump();
+    return added;
+  }
+  /** Stops watching for good (inotify refused, or the driver is done). */
+  stop() {
+    this.working = false;
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+    this.written.clear();
+    this.bump();
+  }
+  bump() {
+    this.version++;
+    this.settings++;
+  }
+};
+
+// services/agent/cgroup/listing.ts
+var Lister = class {
+  /** Without a watch every list() walks, as on a fixture tree. */
+  constructor(root, walk, watch2) {
+    this.root = root;
+    this.walk = walk;
+    this.watch = watch2;
+  }
+  root;
+  walk;
+  watch;
+  listings = /* @__PURE__ */ new Map();
+  /** The same array while the listing holds, so callers may key memos on it; never modified. */
+  list(globs) {
+    const watch2 = this.watch;
+    if (!watch2?.active) return this.walk(globs);
+    const key = globs ? globs.map((g) => g.source).join("\n") : "";
+    const now = performance.now();
+    const known = this.listings.get(key);
+    if (known && known.version === watch2.treeVersion() && now - known.at < TRUST_MS)
+      return known.paths;
+    const version = watch2.treeVersion();
+    const paths = this.walk(globs);
+    this.listings.set(key, { at: now, version, paths });
+    const dirs2 = /* @__PURE__ */ new Set();
+    for (const [k, l] of this.listings) {
+      if (now - l.at >= TRUST_MS) this.listings.delete(k);
+      else for (const p of l.paths) dirs2.add(cgroupDir(this.root, p));
+    }
+    watch2.watchOnly(dirs2);
+    return paths;
+  }
+  /**
+   * Changes whenever a memcg may have been made or removed where the
+   * listings reach; undefined when the driver cannot tell without looking.
+   */
+  treeVersion() {
+    return this.watch?.active && this.listings.size > 0 ? this.watch.treeVersion() : void 0;
+  }
+  /** As treeVersion, and also changes whenever a limit is written. */
+  limitsVersion() {
+    return this.watch?.active && this.listings.size > 0 ? this.watch.settingsVersion() : void 0;
+  }
+};
 
 // services/agent/cgroup/settings.ts
 function bytesValue(setting, value, file) {
@@ -47103,7 +47265,9 @@ var SWAP_UNSUPPORTED = {
   note: "memory.memsw.* are absent: this kernel does not account swap per memcg (swapaccount=0 or CONFIG_MEMCG_SWAP off)"
 };
 function createV1Driver(root) {
-  if (onCgroupFs(root)) keepCgroupFilesOpen();
+  const cgroupFs = onCgroupFs(root);
+  if (cgroupFs) keepCgroupFilesOpen();
+  const watch2 = cgroupFs ? new TreeWatch(/* @__PURE__ */ new Set([V1_FILES.limit, V1_FILES.softLimit, V1_FILES.memswLimit])) : void 0;
   const hasMemsw = exists(posix2.join(root, V1_FILES.memswLimit));
   const file = (path, name) => `${cgroupDir(root, path)}/${name}`;
   const support = (setting) => setting === "swapMax" ? hasMemsw ? SWAP_SUPPORTED : SWAP_UNSUPPORTED : SUPPORT_BASE[setting];
@@ -47113,12 +47277,14 @@ function createV1Driver(root) {
   function limitsOf(key, path, extras) {
     const now = performance.now();
     if (now - lastSweep2 > LIMITS_SWEEP_MS) {
-      for (const [p, e2] of limitsCache) if (now - e2.at > LIMITS_TTL_MS) limitsCache.delete(p);
+      for (const [p, e2] of limitsCache) if (now - e2.at > TRUST_MS) limitsCache.delete(p);
       lastSweep2 = now;
     }
     let e = limitsCache.get(key);
-    if (!e || now - e.at >= LIMITS_TTL_MS) {
-      e = { at: now, limit: readLimit(file(path, V1_FILES.limit)) };
+    const fresh = e !== void 0 && (e.writes !== void 0 ? e.writes === watch2?.writes(key) && now - e.at < TRUST_MS : now - e.at < LIMITS_TTL_MS);
+    if (!e || !fresh) {
+      const writes = watch2?.writes(key);
+      e = { at: now, writes, limit: readLimit(file(path, V1_FILES.limit)) };
       limitsCache.set(key, e);
     }
     if (extras && e.soft === void 0) {
@@ -47133,14 +47299,14 @@ function createV1Driver(root) {
       key = cgroupDir(root, path);
       const usage2 = readInt(file(path, V1_FILES.usage));
       const extras = options2.extras !== false;
-      const { limit, soft, memswLimit } = limitsOf(key, path, extras);
-      const m = { path, usage: usage2, limit: limit === "max" ? null : limit };
+      const { limit: limit2, soft, memswLimit } = limitsOf(key, path, extras);
+      const m = { path, usage: usage2, limit: limit2 === "max" ? null : limit2 };
       if (soft !== void 0 && soft !== "max") m.low = soft;
       if (extras) {
         if (hasMemsw) {
           const memswUsage = readInt(file(path, V1_FILES.memswUsage));
           m.swapUsage = Math.max(0, memswUsage - usage2);
-          m.swapLimit = memswLimit === void 0 || memswLimit === "max" || limit === "max" ? null : memswLimit - limit;
+          m.swapLimit = memswLimit === void 0 || memswLimit === "max" || limit2 === "max" ? null : memswLimit - limit2;
         }
         m.events = { max: readInt(file(path, V1_FILES.failcnt)) };
       }
@@ -47169,8 +47335,8 @@ function createV1Driver(root) {
         return readLimit(file(path, V1_FILES.softLimit));
       case "swapMax": {
         const memsw = readLimit(file(path, V1_FILES.memswLimit));
-        const limit = readLimit(file(path, V1_FILES.limit));
-        return memsw === "max" || limit === "max" ? "max" : memsw - limit;
+        const limit2 = readLimit(file(path, V1_FILES.limit));
+        return memsw === "max" || limit2 === "max" ? "max" : memsw - limit2;
       }
       case "oomKillDisable":
         return oomControl(path).oom_kill_disable === 1;
@@ -47208,14 +47374,14 @@ function createV1Driver(root) {
       writeText(memswFile, "-1");
       return;
     }
-    const limit = readLimit(file(path, V1_FILES.limit));
-    if (limit === "max")
+    const limit2 = readLimit(file(path, V1_FILES.limit));
+    if (limit2 === "max")
       throw new DriverError(
         `swapMax needs a memoryMax on cgroup v1: memory.memsw.limit_in_bytes = memoryMax + swapMax, and memory.limit_in_bytes of ${path} is unlimited`,
         memswFile,
         "EINVAL"
       );
-    writeText(memswFile, String(limit + value));
+    writeText(memswFile, String(limit2 + value));
   }
   function writeSetting(path, setting, value) {
     const s = support(setting);
@@ -47239,7 +47405,7 @@ function createV1Driver(root) {
         unsupported(s.note, setting, path);
     }
   }
-  function list(globs) {
+  function walkTree(globs) {
     const out = [];
     const walk = (path, state) => {
       out.push(path);
@@ -47252,6 +47418,7 @@ function createV1Driver(root) {
     walk("/", globs && globWalkStart(globs));
     return out.sort();
   }
+  const lister = new Lister(root, walkTree, watch2);
   function procs(path) {
     try {
       return readPids(file(path, CGROUP_PROCS));
@@ -47270,16 +47437,44 @@ function createV1Driver(root) {
     }
     return text.includes("\nunder_oom 1\n");
   }
+  function limit(path) {
+    try {
+      const l = limitsOf(cgroupDir(root, path), path, false).limit;
+      return l === "max" ? null : l;
+    } catch {
+      return void 0;
+    }
+  }
+  const hierarchical = /* @__PURE__ */ new Map();
+  function usageIncludesChildren(path) {
+    if (path === "/") return false;
+    const dir = cgroupDir(root, path);
+    let h = hierarchical.get(dir);
+    if (h === void 0) {
+      try {
+        h = readInt(file(path, V1_FILES.useHierarchy)) === 1;
+      } catch {
+        return false;
+      }
+      if (hierarchical.size > 65536) hierarchical.clear();
+      hierarchical.set(dir, h);
+    }
+    return h;
+  }
   return {
     mode: "v1",
     root,
     support,
-    list,
+    list: (globs) => lister.list(globs),
+    treeVersion: () => lister.treeVersion(),
+    limitsVersion: () => lister.limitsVersion(),
     read,
     readSetting,
     writeSetting,
     procs,
-    underOom
+    underOom,
+    limit,
+    usageIncludesChildren
   };
 }
 
@@ -47304,7 +47499,8 @@ function rootUsageFromStat(stat) {
 }
 var nullIfMax = (v) => v === "max" ? null : v;
 function createV2Driver(root) {
-  if (onCgroupFs(root)) keepCgroupFilesOpen();
+  const cgroupFs = onCgroupFs(root);
+  if (cgroupFs) keepCgroupFilesOpen();
   const dirOf = (path) => cgroupDir(root, path);
   const file = (path, name) => `${dirOf(path)}/${name}`;
   const support = (setting) => SUPPORT[setting];
@@ -47382,7 +47578,7 @@ function createV2Driver(root) {
     }
     writeText(target, String(bytesValue(setting, value, target)));
   }
-  function list(globs) {
+  function walkTree(globs) {
     const out = [];
     const walk = (path, state) => {
       out.push(path);
@@ -47397,6 +47593,11 @@ function createV2Driver(root) {
     walk("/", globs && globWalkStart(globs));
     return out.sort();
   }
+  const lister = new Lister(
+    root,
+    walkTree,
+    cgroupFs ? new TreeWatch(/* @__PURE__ */ new Set([V2_FILES.max, V2_FILES.high, V2_FILES.low, V2_FILES.min])) : void 0
+  );
   function procs(path) {
     return optional(() => readPids(file(path, CGROUP_PROCS))) ?? [];
   }
@@ -47415,13 +47616,24 @@ function createV2Driver(root) {
     mode: "v2",
     root,
     support,
-    list,
+    list: (globs) => lister.list(globs),
+    treeVersion: () => lister.treeVersion(),
+    limitsVersion: () => lister.limitsVersion(),
     read,
     readSetting,
     writeSetting,
     procs,
     underOom: () => false,
-    killAll
+    killAll,
+    limit: (path) => {
+      if (dirOf(path) === root) return null;
+      try {
+        return nullIfMax(readIntOrMax(file(path, V2_FILES.max)));
+      } catch {
+        return void 0;
+      }
+    },
+    usageIncludesChildren: (path) => dirOf(path) !== root
   };
 }
 
@@ -47814,6 +48026,55 @@ function needsProcessesIn(needs, path) {
   return p.globs.some((g) => g.matchesSelfOrAncestor(path));
 }
 
+// services/agent/snapshot/prune.ts
+function conditionFloor(c, x) {
+  switch (c.kind) {
+    case "any":
+      return Math.min(...c.children.map((k) => conditionFloor(k, x)));
+    case "all":
+      return Math.max(...c.children.map((k) => conditionFloor(k, x)));
+    case "usage":
+      if (c.of === "ram") return thresholdBytes(c.above, x.memTotal);
+      if ("percent" in c.above)
+        return x.effectiveLimit === void 0 ? Infinity : thresholdBytes(c.above, x.effectiveLimit);
+      return c.above.bytes;
+    default:
+      return -Infinity;
+  }
+}
+function prunePlan(policy) {
+  const rules = [];
+  for (const r of policy.rules) {
+    if (r.action.kind === "kill" && r.action.victim === "fastest-growing") return void 0;
+    if (r.scope.kind !== "cgroup") continue;
+    if (conditionFloor(r.when, { effectiveLimit: 1, memTotal: 1 }) === -Infinity) return void 0;
+    rules.push({ glob: r.scope.glob, when: r.when });
+  }
+  return { rules, matching: /* @__PURE__ */ new Map() };
+}
+function nearestThreshold(c, x) {
+  return c.kind === "any" || c.kind === "all" ? Math.min(...c.children.map((k) => nearestThreshold(k, x))) : conditionFloor(c, x);
+}
+function matching(plan, path) {
+  let conds = plan.matching.get(path);
+  if (!conds) {
+    if (plan.matching.size >= 65536) plan.matching.clear();
+    conds = plan.rules.filter((r) => r.glob.matches(path)).map((r) => r.when);
+    plan.matching.set(path, conds);
+  }
+  return conds;
+}
+function usageFloor(plan, path, x) {
+  let floor = Infinity;
+  for (const c of matching(plan, path)) floor = Math.min(floor, conditionFloor(c, x));
+  return floor;
+}
+function nearestUsageThreshold(plan, path, x) {
+  let t = Infinity;
+  for (const c of matching(plan, path)) t = Math.min(t, nearestThreshold(c, x));
+  return t;
+}
+
 // services/agent/snapshot/collect.ts
 var rootPaths = /* @__PURE__ */ new WeakMap();
 function rootPathOf(deps, driver) {
@@ -47838,7 +48099,31 @@ function perMemcg(f) {
     throw err;
   }
 }
-function collectMemcgs(driver, needs, list) {
+function emptyStats() {
+  return { read: 0, skipped: 0, skippedMargin: 1 };
+}
+var selections = /* @__PURE__ */ new WeakMap();
+function selection2(needs, list) {
+  const known = selections.get(list);
+  if (known?.globs === needs.memcgs) return known;
+  const paths = selectMemcgs(needs, list);
+  const children = /* @__PURE__ */ new Map();
+  const roots = [];
+  const selected = new Set(paths);
+  for (const p of paths) {
+    const parent2 = parentOf(p);
+    if (parent2 === void 0 || !selected.has(parent2)) roots.push(p);
+    else {
+      const siblings = children.get(parent2);
+      if (siblings) siblings.push(p);
+      else children.set(parent2, [p]);
+    }
+  }
+  const s = { globs: needs.memcgs, paths, roots, children, floors: /* @__PURE__ */ new Map() };
+  selections.set(list, s);
+  return s;
+}
+function collectMemcgs(driver, needs, list, memTotal, prune) {
   const out = [];
   const opts = {
     stat: needs.stat,
@@ -47846,11 +48131,79 @@ function collectMemcgs(driver, needs, list) {
     oom: needs.oom,
     extras: needs.extras
   };
-  for (const path of selectMemcgs(needs, list)) {
-    const m = perMemcg(() => driver.read(path, opts));
-    if (m) out.push(m);
+  const chosen = selection2(needs, list);
+  const { paths, roots, children } = chosen;
+  const limit = driver.limit?.bind(driver);
+  const usageIncludesChildren = driver.usageIncludesChildren?.bind(driver);
+  if (!prune || !limit || !usageIncludesChildren) {
+    for (const path of paths) {
+      const m = perMemcg(() => driver.read(path, opts));
+      if (m) out.push(m);
+    }
+    if (prune) prune.stats.read += out.length;
+    return out;
   }
-  return out;
+  const { plan, stats } = prune;
+  const min = (a, b) => b === null || b === void 0 ? a : a === void 0 ? b : Math.min(a, b);
+  const subtreeFloor = (kids, eff) => {
+    let floor = Infinity;
+    let nearest = Infinity;
+    let count = 0;
+    for (const k of kids) {
+      const own = limit(k);
+      if (own === void 0) return void 0;
+      const x = { effectiveLimit: min(eff, own), memTotal };
+      floor = Math.min(floor, usageFloor(plan, k, x));
+      nearest = Math.min(nearest, nearestUsageThreshold(plan, k, x));
+      count++;
+      const below = children.get(k);
+      if (below) {
+        const sub = subtreeFloor(below, x.effectiveLimit);
+        if (!sub) return void 0;
+        floor = Math.min(floor, sub.floor);
+        nearest = Math.min(nearest, sub.nearest);
+        count += sub.count;
+      }
+    }
+    return { floor, nearest, count };
+  };
+  const visit2 = (path, effAbove) => {
+    const m = perMemcg(() => driver.read(path, opts));
+    if (!m) return;
+    out.push(m);
+    stats.read++;
+    const eff = min(effAbove, m.limit);
+    const kids = children.get(path);
+    if (!kids) return;
+    if (usageIncludesChildren(path)) {
+      const version = driver.limitsVersion?.();
+      const now = performance.now();
+      const known = chosen.floors.get(path);
+      let bound;
+      if (version !== void 0 && known?.limitsVersion === version && known.effAbove === eff && known.memTotal === memTotal && now - known.at < TRUST_MS)
+        bound = known;
+      else {
+        bound = subtreeFloor(kids, eff);
+        if (bound && version !== void 0)
+          chosen.floors.set(path, {
+            limitsVersion: version,
+            at: now,
+            effAbove: eff,
+            memTotal,
+            ...bound
+          });
+      }
+      if (bound && m.usage <= bound.floor) {
+        stats.skipped += bound.count;
+        const margin = bound.nearest === Infinity ? 1 : marginTo(m.usage, bound.nearest, "rising");
+        stats.skippedMargin = Math.min(stats.skippedMargin, margin);
+        return;
+      }
+    }
+    for (const k of kids) visit2(k, eff);
+  };
+  for (const r of roots) visit2(r, void 0);
+  return out.sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 }
 function collectProcesses(deps, driver, needs, list) {
   let procs;
@@ -47873,7 +48226,7 @@ function collectProcesses(deps, driver, needs, list) {
   }
   return out;
 }
-function collectSnapshot(deps, needs) {
+function collectSnapshot(deps, needs, prune) {
   const time = (deps.now ?? Date.now)();
   const { driver } = deps;
   const snap = {
@@ -47890,7 +48243,7 @@ function collectSnapshot(deps, needs) {
     const list = () => cached ??= perMemcg(() => driver.list()) ?? [];
     if (needs.memcgs.length > 0) {
       const inScope = needs.processes.kind === "none" ? perMemcg(() => driver.list(needs.memcgs)) ?? [] : list();
-      snap.memcgs = collectMemcgs(driver, needs, inScope);
+      snap.memcgs = collectMemcgs(driver, needs, inScope, snap.host.memTotal, prune);
     }
     if (needs.processes.kind !== "none")
       snap.processes = collectProcesses(deps, driver, needs, list);
@@ -47960,11 +48313,11 @@ function nearestMargin(e) {
   for (const r of e.rules) for (const c of r.conditions) margins(c.trace, all);
   return all.length === 0 ? 1 : Math.min(...all);
 }
-function nextIntervalMs(policy, e) {
+function nextIntervalMs(policy, e, unreadMargin = 1) {
   const base = policy.intervalMs;
   const floor = Math.min(MIN_INTERVAL_MS, base);
   if (!e) return base;
-  const factor = Math.min(1, nearestMargin(e) * 2);
+  const factor = Math.min(1, Math.min(nearestMargin(e), unreadMargin) * 2);
   return Math.max(floor, Math.round(base * factor));
 }
 
@@ -48055,6 +48408,8 @@ var Engine = class {
   controlPlane = { state: "disabled" };
   appliedAt = 0;
   needs;
+  /** How ticks may leave idle subtrees unread; undefined when they must read all. */
+  prune;
   history = emptyHistory();
   lastEvaluation;
   lastRefusal;
@@ -48073,6 +48428,8 @@ var Engine = class {
   /** v2: the last memory.events max/oom counts of watched memcgs. */
   v2Events = /* @__PURE__ */ new Map();
   lastReconcile = 0;
+  /** The last reconcile's desired state and what it was worked out from. */
+  desired;
   now;
   log;
   /** Applies a validated canonical policy: all or nothing. */
@@ -48108,6 +48465,7 @@ var Engine = class {
     this.origin = source === "control-plane" ? origin : void 0;
     this.appliedAt = this.now();
     this.needs = snapshotNeeds(policy);
+    this.prune = prunePlan(policy);
     this.uoom = driver ? userspaceOomTargets(policy, memcgs) : [];
     if (previous?.digest !== policy.digest) this.history = emptyHistory();
     const state = this.deps.store.load() ?? {
@@ -48188,6 +48546,7 @@ var Engine = class {
     this.policy = void 0;
     this.origin = void 0;
     this.needs = void 0;
+    this.prune = void 0;
     this.uoom = [];
     this.handedBack.clear();
     this.stuckSince.clear();
@@ -48258,7 +48617,7 @@ var Engine = class {
       this.tick();
     }, ms);
   }
-  snapshot(needs) {
+  snapshot(needs, prune) {
     return collectSnapshot(
       {
         driver: this.deps.driver,
@@ -48267,7 +48626,8 @@ var Engine = class {
         now: this.now,
         hostname: this.deps.hostname
       },
-      needs
+      needs,
+      prune
     );
   }
   /** One evaluation: snapshot, evaluate, act. Never throws: errors are events. */
@@ -48279,22 +48639,28 @@ var Engine = class {
     try {
       const started = performance.now();
       const lazy = !urgent && this.needs.processes.kind !== "none" && !needsProcessHistory(policy);
+      const stats = emptyStats();
       let snapshot = this.snapshot(
-        lazy ? { ...this.needs, processes: { kind: "none" } } : this.needs
+        lazy ? { ...this.needs, processes: { kind: "none" } } : this.needs,
+        !urgent && this.prune ? { plan: this.prune, stats } : void 0
       );
       let evaluation = evaluate(policy, snapshot, this.history);
       if (lazy && killRuleFired(policy, evaluation)) {
         snapshot = this.snapshot(this.needs);
         evaluation = evaluate(policy, snapshot, this.history);
+        Object.assign(stats, emptyStats());
       }
+      if (stats.read === 0) stats.read = snapshot.memcgs.length;
       const actions = this.act(policy, honourOomGroup(evaluation, snapshot), snapshot.time);
       this.history = recordTick(this.history, policy, snapshot, evaluation, actions);
-      interval = nextIntervalMs(policy, evaluation);
+      interval = nextIntervalMs(policy, evaluation, stats.skippedMargin);
       this.counters.evaluations++;
       this.lastEvaluation = {
         evaluation,
         durationMs: performance.now() - started,
-        intervalMs: interval
+        intervalMs: interval,
+        memcgsRead: stats.read,
+        memcgsSkipped: stats.skipped
       };
       if (snapshot.time - this.lastReconcile >= RECONCILE_EVERY_MS) {
         this.lastReconcile = snapshot.time;
@@ -48327,7 +48693,16 @@ var Engine = class {
         ...policy.cgroups.map((c) => c.match),
         ...policy.protect.flatMap((p) => p.kind === "cgroup" ? [p.glob] : [])
       ]);
-      const desired = desiredSettings(policy, memcgs, this.deps.host.host(), driver.mode);
+      const host = this.deps.host.host();
+      const d = this.desired;
+      const desired = d?.policy === policy && d.memcgs === memcgs && d.memTotal === host.memTotal && d.swapTotal === host.swapTotal ? d.state : desiredSettings(policy, memcgs, host, driver.mode);
+      this.desired = {
+        policy,
+        memcgs,
+        memTotal: host.memTotal,
+        swapTotal: host.swapTotal,
+        state: desired
+      };
       for (const err of this.deps.applier.reconcile(desired).failed) {
         this.counters.errors++;
         this.deps.events.record({ kind: "error", message: err.message, where: "reconcile" });
@@ -48543,10 +48918,11 @@ var Engine = class {
           time: le.evaluation.time,
           durationMs: le.durationMs,
           intervalMs: le.intervalMs,
+          memcgs: { read: le.memcgsRead, skipped: le.memcgsSkipped },
           rules: le.evaluation.rules.map((r) => ({
             rule: r.rule,
             outcome: r.outcome,
-            reason: r.reason
+            reason: r.outcome === "quiet" && r.matched === 0 && le.memcgsSkipped > 0 ? `condition does not hold: its memcgs were not read, as their parent's usage is below every threshold` : r.reason
           }))
         }
       } : {},
@@ -50186,6 +50562,8 @@ var Enforcer = class {
    */
   applied = /* @__PURE__ */ new Map();
   persist;
+  /** The driver's tree version at the last look at every applied memcg's identity. */
+  identities = { version: void 0, at: 0 };
   /** A copy of the enforcement state (originals and kernel-OOM list). */
   get state() {
     return clone(this.current);
@@ -50216,8 +50594,13 @@ var Enforcer = class {
    */
   reconcile(desired) {
     const out = { changes: [], vanished: [], applied: [], failed: [] };
-    for (const m of [...this.applied.keys()]) {
-      if (this.checkIdentity(m) === "gone") out.vanished.push(m);
+    const version = this.driver.treeVersion?.();
+    const now = performance.now();
+    if (version === void 0 || version !== this.identities.version || now - this.identities.at >= TRUST_MS) {
+      for (const m of [...this.applied.keys()]) {
+        if (this.checkIdentity(m) === "gone") out.vanished.push(m);
+      }
+      this.identities = { version, at: now };
     }
     for (const m of desired.keys()) {
       if (this.applied.has(m)) continue;

@@ -170,7 +170,10 @@ export async function startAgent(cgroupRoot: string, policy: string): Promise<Ag
   );
   let output = '';
   proc.stdout?.setEncoding('utf8').on('data', (s: string) => (output += s));
-  proc.stderr?.setEncoding('utf8').on('data', (s: string) => (output += s));
+  proc.stderr?.setEncoding('utf8').on('data', (s: string) => {
+    output += s;
+    if (process.env.BENCH_AGENT_LOG) process.stderr.write(s);
+  });
   const exited = new Promise<void>((resolve) => {
     proc.once('exit', () => {
       resolve();

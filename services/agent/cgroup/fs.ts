@@ -49,6 +49,7 @@ export const V1_FILES = {
   memswLimit: 'memory.memsw.limit_in_bytes',
   oomControl: 'memory.oom_control',
   stat: 'memory.stat',
+  useHierarchy: 'memory.use_hierarchy',
 } as const;
 
 /** errno codes meaning "this memcg is gone": ENOENT after rmdir, ENODEV for a file opened before it. */
@@ -65,6 +66,18 @@ export function isVanished(err: unknown): boolean {
  * the network, and the agent runs as root.
  */
 export function cgroupDir(root: string, path: string): string {
+  // Every read of every memcg names its directory: remember the answers.
+  const key = `${root}\0${path}`;
+  const known = dirs.get(key);
+  if (known !== undefined) return known;
+  const dir = checkedDir(root, path);
+  if (dirs.size >= 65_536) dirs.clear();
+  dirs.set(key, dir);
+  return dir;
+}
+const dirs = new Map<string, string>();
+
+function checkedDir(root: string, path: string): string {
   if (!path.startsWith('/')) throw new DriverError(`cgroup path must be absolute: ${path}`, path);
   const parts = path.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..'))

@@ -56,7 +56,15 @@ export interface MemcgDriver {
    * With globs, the walk descends only where one of them can match: every
    * memcg they match and its ancestors are listed, some others may be.
    */
-  list(globs?: readonly CgroupGlob[]): string[];
+  list(globs?: readonly CgroupGlob[]): readonly string[];
+  /**
+   * Changes whenever a memcg may have been made or removed where list()
+   * reaches, as far as the driver can tell without looking (inotify);
+   * undefined when it cannot tell, and callers must look for themselves.
+   */
+  treeVersion?(): number | undefined;
+  /** As treeVersion, and also changes whenever a limit that limit() reports is written. */
+  limitsVersion?(): number | undefined;
   /** One memcg's snapshot entry; undefined when it vanished meanwhile. */
   read(path: string, options?: ReadOptions): Memcg | undefined;
   /** Current value of a setting; throws DriverError when unsupported or unreadable. */
@@ -69,6 +77,20 @@ export interface MemcgDriver {
   underOom(path: string): boolean;
   /** Kills every process in the memcg and below at once where the kernel can (v2 cgroup.kill); false when not available. */
   killAll?(path: string): boolean;
+  /**
+   * A memcg's own limit as read() reports it (bytes; null for none), cached
+   * as read() caches limits; undefined when it vanished or is unreadable.
+   * With usageIncludesChildren it lets a tick bound a whole subtree by one
+   * usage read (services/agent/snapshot/prune.ts).
+   */
+  limit?(path: string): number | null | undefined;
+  /**
+   * Does this memcg's usage include all of its descendants' (a page counter
+   * charged along the hierarchy)? v2: every memcg but the root; v1: those with
+   * memory.use_hierarchy 1. Never the root, whose usage the kernel derives
+   * from statistics that leave kernel memory out.
+   */
+  usageIncludesChildren?(path: string): boolean;
 }
 
 export class DriverError extends Error {

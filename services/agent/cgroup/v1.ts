@@ -36,7 +36,9 @@ import {
   subdirs,
   writeText,
 } from './fs.ts';
+import { Lister } from './listing.ts';
 import { bytesValue, flagValue, unsupported } from './settings.ts';
+import { TRUST_MS, TreeWatch } from './watch.ts';
 import {
   DriverError,
   type MemcgDriver,
@@ -119,7 +121,13 @@ const SWAP_UNSUPPORTED: SettingSupport = {
 };
 
 export function createV1Driver(root: string): MemcgDriver {
-  if (onCgroupFs(root)) keepCgroupFilesOpen();
+  const cgroupFs = onCgroupFs(root);
+  if (cgroupFs) keepCgroupFilesOpen();
+  // inotify tells of memcgs made and removed and of limits written by others
+  // (watch.ts); not on a fixture tree, where tests rewrite files at will.
+  const watch = cgroupFs
+    ? new TreeWatch(new Set([V1_FILES.limit, V1_FILES.softLimit, V1_FILES.memswLimit]))
+    : undefined;
   // Swap accounting is a property of the kernel, so the root tells for every memcg.
   const hasMemsw = exists(posix.join(root, V1_FILES.memswLimit));
   const file = (path: string, name: string): string => `${cgroupDir(root, path)}/${name}`;
@@ -137,6 +145,8 @@ export function createV1Driver(root: string): MemcgDriver {
    */
   interface Limits {
     at: number;
+    /** The watch's count of writes to the memcg's files when read; undefined: not watched. */
+    writes: number | undefined;
     limit: number | 'max';
     /** Read when a caller wants the extras. */
     soft?: number | 'max';
@@ -149,12 +159,20 @@ export function createV1Driver(root: string): MemcgDriver {
     const now = performance.now();
     if (now - lastSweep > LIMITS_SWEEP_MS) {
       // Forget memcgs no longer read (removed, or out of the policy's scope).
-      for (const [p, e] of limitsCache) if (now - e.at > LIMITS_TTL_MS) limitsCache.delete(p);
+      for (const [p, e] of limitsCache) if (now - e.at > TRUST_MS) limitsCache.delete(p);
       lastSweep = now;
     }
     let e = limitsCache.get(key);
-    if (!e || now - e.at >= LIMITS_TTL_MS) {
-      e = { at: now, limit: readLimit(file(path, V1_FILES.limit)) };
+    // Watched: good until a file of the memcg is written (or TRUST_MS);
+    // otherwise for LIMITS_TTL_MS.
+    const fresh =
+      e !== undefined &&
+      (e.writes !== undefined
+        ? e.writes === watch?.writes(key) && now - e.at < TRUST_MS
+        : now - e.at < LIMITS_TTL_MS);
+    if (!e || !fresh) {
+      const writes = watch?.writes(key);
+      e = { at: now, writes, limit: readLimit(file(path, V1_FILES.limit)) };
       limitsCache.set(key, e);
     }
     if (extras && e.soft === undefined) {
@@ -303,7 +321,7 @@ export function createV1Driver(root: string): MemcgDriver {
     }
   }
 
-  function list(globs?: readonly CgroupGlob[]): string[] {
+  function walkTree(globs?: readonly CgroupGlob[]): string[] {
     const out: string[] = [];
     // state undefined: no globs, the whole tree.
     const walk = (path: string, state: GlobWalkState | undefined): void => {
@@ -317,6 +335,7 @@ export function createV1Driver(root: string): MemcgDriver {
     walk('/', globs && globWalkStart(globs));
     return out.sort();
   }
+  const lister = new Lister(root, walkTree, watch);
 
   function procs(path: string): number[] {
     try {
@@ -339,15 +358,47 @@ export function createV1Driver(root: string): MemcgDriver {
     return text.includes('\nunder_oom 1\n');
   }
 
+  function limit(path: string): number | null | undefined {
+    try {
+      const l = limitsOf(cgroupDir(root, path), path, false).limit;
+      return l === 'max' ? null : l;
+    } catch {
+      return undefined;
+    }
+  }
+
+  // use_hierarchy can change only while a memcg has no children (and is
+  // always 1 since Linux 5.x), so one read per memcg serves while it has any.
+  const hierarchical = new Map<string, boolean>();
+  function usageIncludesChildren(path: string): boolean {
+    if (path === '/') return false;
+    const dir = cgroupDir(root, path);
+    let h = hierarchical.get(dir);
+    if (h === undefined) {
+      try {
+        h = readInt(file(path, V1_FILES.useHierarchy)) === 1;
+      } catch {
+        return false;
+      }
+      if (hierarchical.size > 65_536) hierarchical.clear();
+      hierarchical.set(dir, h);
+    }
+    return h;
+  }
+
   return {
     mode: 'v1',
     root,
     support,
-    list,
+    list: (globs) => lister.list(globs),
+    treeVersion: () => lister.treeVersion(),
+    limitsVersion: () => lister.limitsVersion(),
     read,
     readSetting,
     writeSetting,
     procs,
     underOom,
+    limit,
+    usageIncludesChildren,
   };
 }

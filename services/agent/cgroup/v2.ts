@@ -30,6 +30,8 @@ import {
   subdirs,
   writeText,
 } from './fs.ts';
+import { Lister } from './listing.ts';
+import { TreeWatch } from './watch.ts';
 import { bytesValue, flagValue, unsupported } from './settings.ts';
 import type {
   MemcgDriver,
@@ -78,7 +80,8 @@ export function rootUsageFromStat(stat: Record<string, number>): number {
 const nullIfMax = (v: number | 'max'): number | null => (v === 'max' ? null : v);
 
 export function createV2Driver(root: string): MemcgDriver {
-  if (onCgroupFs(root)) keepCgroupFilesOpen();
+  const cgroupFs = onCgroupFs(root);
+  if (cgroupFs) keepCgroupFilesOpen();
   const dirOf = (path: string): string => cgroupDir(root, path);
   const file = (path: string, name: string): string => `${dirOf(path)}/${name}`;
 
@@ -168,7 +171,7 @@ export function createV2Driver(root: string): MemcgDriver {
     writeText(target, String(bytesValue(setting, value, target)));
   }
 
-  function list(globs?: readonly CgroupGlob[]): string[] {
+  function walkTree(globs?: readonly CgroupGlob[]): string[] {
     const out: string[] = [];
     // state undefined: no globs, the whole tree.
     const walk = (path: string, state: GlobWalkState | undefined): void => {
@@ -184,6 +187,15 @@ export function createV2Driver(root: string): MemcgDriver {
     walk('/', globs && globWalkStart(globs));
     return out.sort();
   }
+  // Walks again only once inotify saw a memcg made or removed (listing.ts);
+  // not on a fixture tree, where tests make and remove directories at will.
+  const lister = new Lister(
+    root,
+    walkTree,
+    cgroupFs
+      ? new TreeWatch(new Set([V2_FILES.max, V2_FILES.high, V2_FILES.low, V2_FILES.min]))
+      : undefined,
+  );
 
   function procs(path: string): number[] {
     return optional(() => readPids(file(path, CGROUP_PROCS))) ?? [];
@@ -206,12 +218,23 @@ export function createV2Driver(root: string): MemcgDriver {
     mode: 'v2',
     root,
     support,
-    list,
+    list: (globs) => lister.list(globs),
+    treeVersion: () => lister.treeVersion(),
+    limitsVersion: () => lister.limitsVersion(),
     read,
     readSetting,
     writeSetting,
     procs,
     underOom: () => false,
     killAll,
+    limit: (path) => {
+      if (dirOf(path) === root) return null;
+      try {
+        return nullIfMax(readIntOrMax(file(path, V2_FILES.max)));
+      } catch {
+        return undefined;
+      }
+    },
+    usageIncludesChildren: (path) => dirOf(path) !== root,
   };
 }

@@ -29,6 +29,11 @@ export interface AgentStatus {
     time: number;
     durationMs: number;
     intervalMs: number;
+    /**
+     * memcgs the tick read, and those it left unread because a parent's
+     * usage was at or below every threshold beneath it (snapshot/prune.ts).
+     */
+    memcgs?: { read: number; skipped: number };
     rules: { rule: string; outcome: string; reason: string }[];
   };
   counters: { kills: number; fallbacks: number; evaluations: number; errors: number };

@@ -14,6 +14,7 @@ import {
   ownMemcgRoot,
   startHog,
   useTestMemcgs,
+  waitFor,
   type TestMemcg,
 } from '../../../test/helpers/memcg.ts';
 import { loadPolicy } from '../../policy/index.ts';
@@ -441,7 +442,7 @@ spec:
     expect(v1Files(a).limit).toBe(String(64 * Mi));
   });
 
-  it('reconcile applies to new memcgs only, and again to one removed and created anew', () => {
+  it('reconcile applies to new memcgs only, and again to one removed and created anew', async () => {
     const a = makeTestMemcg('rec-a');
     const { driver, writes } = instrument(v1);
     const enforcer = new Enforcer(driver);
@@ -460,9 +461,14 @@ spec:
     expect(v1Files(b).limit).toBe(String(64 * Mi));
 
     // b is removed and created again under the same path: a new memcg, unlimited.
+    const version = driver.treeVersion?.();
     rmdirSync(b.dir);
     mkdirSync(b.dir);
     expect(v1Files(b).limit).toBe(UNLIMITED);
+    // Where the driver's inotify watch vouches for the tree, the enforcer
+    // trusts it: the change counts once its event has arrived.
+    if (version !== undefined)
+      await waitFor(() => driver.treeVersion?.() !== version, 'the watch to see b made again');
     writes.length = 0;
     expect(
       enforcer.reconcile(
@@ -476,7 +482,10 @@ spec:
     expect(enforcer.state.originals[b.path]).toEqual({ memoryMax: 'max' });
 
     // Gone for good: forgotten.
+    const before = driver.treeVersion?.();
     rmdirSync(b.dir);
+    if (before !== undefined)
+      await waitFor(() => driver.treeVersion?.() !== before, 'the watch to see b removed');
     expect(enforcer.reconcile(desired([[a.path, want]])).vanished).toEqual([b.path]);
     expect(Object.keys(enforcer.state.originals)).toEqual([a.path]);
   });

@@ -27,6 +27,7 @@
 import { statSync } from 'node:fs';
 import { cgroupDir, exists, isVanished } from '../cgroup/fs.ts';
 import type { MemcgDriver, SettingName, SettingValue } from '../cgroup/types.ts';
+import { TRUST_MS } from '../cgroup/watch.ts';
 import { pageFloor, type DesiredState, type Settings } from './desired.ts';
 
 /** The part of the agent's state the enforcer owns (see state/store.ts AgentState). */
@@ -164,6 +165,8 @@ export class Enforcer {
    */
   private readonly applied = new Map<string, { settings: Settings; ino: number }>();
   private readonly persist: (state: EnforcementState) => void;
+  /** The driver's tree version at the last look at every applied memcg's identity. */
+  private identities: { version: number | undefined; at: number } = { version: undefined, at: 0 };
 
   constructor(
     readonly driver: MemcgDriver,
@@ -206,8 +209,20 @@ export class Enforcer {
    */
   reconcile(desired: DesiredState): ReconcileResult {
     const out: ReconcileResult = { changes: [], vanished: [], applied: [], failed: [] };
-    for (const m of [...this.applied.keys()]) {
-      if (this.checkIdentity(m) === 'gone') out.vanished.push(m);
+    // One stat per memcg tells whether it is still the memcg the agent
+    // applied to; where the driver's inotify watch vouches that none was
+    // made or removed since the last look, that look is skipped (up to TRUST_MS).
+    const version = this.driver.treeVersion?.();
+    const now = performance.now();
+    if (
+      version === undefined ||
+      version !== this.identities.version ||
+      now - this.identities.at >= TRUST_MS
+    ) {
+      for (const m of [...this.applied.keys()]) {
+        if (this.checkIdentity(m) === 'gone') out.vanished.push(m);
+      }
+      this.identities = { version, at: now };
     }
     for (const m of desired.keys()) {
       if (this.applied.has(m)) continue;

@@ -27,7 +27,11 @@ import type { HostReader } from '../proc/types.ts';
 import {
   ALL_NEEDS,
   collectSnapshot,
+  emptyStats,
+  prunePlan,
   snapshotNeeds,
+  type PruneInput,
+  type PrunePlan,
   type SnapshotNeeds,
 } from '../snapshot/index.ts';
 import type { StateStore } from '../state/store.ts';
@@ -109,8 +113,16 @@ export class Engine {
   private controlPlane: ControlPlaneStatus = { state: 'disabled' };
   private appliedAt = 0;
   private needs?: SnapshotNeeds;
+  /** How ticks may leave idle subtrees unread; undefined when they must read all. */
+  private prune?: PrunePlan;
   private history: History = emptyHistory();
-  private lastEvaluation?: { evaluation: Evaluation; durationMs: number; intervalMs: number };
+  private lastEvaluation?: {
+    evaluation: Evaluation;
+    durationMs: number;
+    intervalMs: number;
+    memcgsRead: number;
+    memcgsSkipped: number;
+  };
   private lastRefusal?: { digest: string; reason: string; at: number };
   private counters = { kills: 0, fallbacks: 0, evaluations: 0, errors: 0 };
   private readonly startedAt: number;
@@ -127,6 +139,14 @@ export class Engine {
   /** v2: the last memory.events max/oom counts of watched memcgs. */
   private v2Events = new Map<string, number>();
   private lastReconcile = 0;
+  /** The last reconcile's desired state and what it was worked out from. */
+  private desired?: {
+    policy: CompiledPolicy;
+    memcgs: readonly string[];
+    memTotal: number;
+    swapTotal: number;
+    state: DesiredState;
+  };
   private readonly now: () => number;
   private readonly log: (line: string) => void;
 
@@ -173,6 +193,7 @@ export class Engine {
     this.origin = source === 'control-plane' ? origin : undefined;
     this.appliedAt = this.now();
     this.needs = snapshotNeeds(policy);
+    this.prune = prunePlan(policy);
     this.uoom = driver ? userspaceOomTargets(policy, memcgs) : [];
     if (previous?.digest !== policy.digest) this.history = emptyHistory();
     const state = this.deps.store.load() ?? {
@@ -259,6 +280,7 @@ export class Engine {
     this.policy = undefined;
     this.origin = undefined;
     this.needs = undefined;
+    this.prune = undefined;
     this.uoom = [];
     this.handedBack.clear();
     this.stuckSince.clear();
@@ -342,7 +364,7 @@ export class Engine {
     }, ms);
   }
 
-  private snapshot(needs: SnapshotNeeds): HostSnapshot {
+  private snapshot(needs: SnapshotNeeds, prune?: PruneInput): HostSnapshot {
     return collectSnapshot(
       {
         driver: this.deps.driver,
@@ -352,6 +374,7 @@ export class Engine {
         hostname: this.deps.hostname,
       },
       needs,
+      prune,
     );
   }
 
@@ -367,22 +390,30 @@ export class Engine {
       // look at them: read them only once such a rule fires (unless a victim
       // strategy needs their history), then evaluate again with them.
       const lazy = !urgent && this.needs.processes.kind !== 'none' && !needsProcessHistory(policy);
+      // Subtrees that cannot fire are left unread (snapshot/prune.ts); a
+      // kill then reads everything again, victims and protections included.
+      const stats = emptyStats();
       let snapshot = this.snapshot(
         lazy ? { ...this.needs, processes: { kind: 'none' } } : this.needs,
+        !urgent && this.prune ? { plan: this.prune, stats } : undefined,
       );
       let evaluation = evaluate(policy, snapshot, this.history);
       if (lazy && killRuleFired(policy, evaluation)) {
         snapshot = this.snapshot(this.needs);
         evaluation = evaluate(policy, snapshot, this.history);
+        Object.assign(stats, emptyStats());
       }
+      if (stats.read === 0) stats.read = snapshot.memcgs.length;
       const actions = this.act(policy, honourOomGroup(evaluation, snapshot), snapshot.time);
       this.history = recordTick(this.history, policy, snapshot, evaluation, actions);
-      interval = nextIntervalMs(policy, evaluation);
+      interval = nextIntervalMs(policy, evaluation, stats.skippedMargin);
       this.counters.evaluations++;
       this.lastEvaluation = {
         evaluation,
         durationMs: performance.now() - started,
         intervalMs: interval,
+        memcgsRead: stats.read,
+        memcgsSkipped: stats.skipped,
       };
       if (snapshot.time - this.lastReconcile >= RECONCILE_EVERY_MS) {
         this.lastReconcile = snapshot.time;
@@ -419,7 +450,24 @@ export class Engine {
         ...policy.cgroups.map((c) => c.match),
         ...policy.protect.flatMap((p) => (p.kind === 'cgroup' ? [p.glob] : [])),
       ]);
-      const desired = desiredSettings(policy, memcgs, this.deps.host.host(), driver.mode);
+      const host = this.deps.host.host();
+      // The same listing (drivers return the same array while nothing was
+      // made or removed) on the same host gives the same desired state.
+      const d = this.desired;
+      const desired =
+        d?.policy === policy &&
+        d.memcgs === memcgs &&
+        d.memTotal === host.memTotal &&
+        d.swapTotal === host.swapTotal
+          ? d.state
+          : desiredSettings(policy, memcgs, host, driver.mode);
+      this.desired = {
+        policy,
+        memcgs,
+        memTotal: host.memTotal,
+        swapTotal: host.swapTotal,
+        state: desired,
+      };
       for (const err of this.deps.applier.reconcile(desired).failed) {
         this.counters.errors++;
         this.deps.events.record({ kind: 'error', message: err.message, where: 'reconcile' });
@@ -668,10 +716,14 @@ export class Engine {
               time: le.evaluation.time,
               durationMs: le.durationMs,
               intervalMs: le.intervalMs,
+              memcgs: { read: le.memcgsRead, skipped: le.memcgsSkipped },
               rules: le.evaluation.rules.map((r) => ({
                 rule: r.rule,
                 outcome: r.outcome,
-                reason: r.reason,
+                reason:
+                  r.outcome === 'quiet' && r.matched === 0 && le.memcgsSkipped > 0
+                    ? `condition does not hold: its memcgs were not read, as their parent's usage is below every threshold`
+                    : r.reason,
               })),
             },
           }

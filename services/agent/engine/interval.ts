@@ -18,10 +18,18 @@ export function nearestMargin(e: Evaluation): number {
   return all.length === 0 ? 1 : Math.min(...all);
 }
 
-export function nextIntervalMs(policy: CompiledPolicy, e: Evaluation | undefined): number {
+/**
+ * `unreadMargin`: a lower bound of the margins of memcgs the tick left
+ * unread (services/agent/snapshot/prune.ts), 1 when it read them all.
+ */
+export function nextIntervalMs(
+  policy: CompiledPolicy,
+  e: Evaluation | undefined,
+  unreadMargin = 1,
+): number {
   const base = policy.intervalMs;
   const floor = Math.min(MIN_INTERVAL_MS, base);
   if (!e) return base;
-  const factor = Math.min(1, nearestMargin(e) * 2);
+  const factor = Math.min(1, Math.min(nearestMargin(e), unreadMargin) * 2);
   return Math.max(floor, Math.round(base * factor));
 }

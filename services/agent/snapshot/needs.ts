@@ -88,7 +88,8 @@ export function snapshotNeeds(policy: CompiledPolicy): SnapshotNeeds {
   return { memcgs: uniqueGlobs(memcgs), processes, stat: false, pressure, oom, extras: false };
 }
 
-function parentOf(path: string): string | undefined {
+/** The parent of a cgroup path; undefined for the root. */
+export function parentOf(path: string): string | undefined {
   if (path === '/') return undefined;
   const i = path.lastIndexOf('/');
   return i <= 0 ? '/' : path.slice(0, i);

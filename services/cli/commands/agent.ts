@@ -26,6 +26,13 @@ function ago(now: number, t: number | undefined): string {
     : `${formatDuration(Math.max(0, Math.round((now - t) / 1000) * 1000))} ago`;
 }
 
+/** How much of the tree the last tick read, and why the rest could wait. */
+function memcgsLine(m: { read: number; skipped: number }): string {
+  return m.skipped === 0
+    ? String(m.read)
+    : `${m.read}; ${m.skipped} more left unread: their parent's usage is below every threshold beneath it`;
+}
+
 function controlPlaneLine(io: Io, c: AgentStatus['controlPlane'], now: number): string {
   const state =
     c.state === 'connected'
@@ -56,6 +63,9 @@ export function renderStatus(io: Io, s: AgentStatus, now = Date.now()): void {
         ? `${ago(now, s.lastEvaluation.time)}, took ${s.lastEvaluation.durationMs.toFixed(1)} ms, next in ≤ ${formatDuration(s.lastEvaluation.intervalMs)}`
         : '-',
     ],
+    ...(s.lastEvaluation?.memcgs
+      ? [['memcgs read', memcgsLine(s.lastEvaluation.memcgs)] as [string, string]]
+      : []),
     ['kills', String(s.counters.kills)],
     ['fallbacks', String(s.counters.fallbacks)],
     ['errors', String(s.counters.errors)],

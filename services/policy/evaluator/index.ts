@@ -12,3 +12,5 @@ export type {
 export { describeTrace, evaluateCondition } from './triggers/index.ts';
 export type { ConditionTrace, TriggerOutcome } from './triggers/index.ts';
 export { GROWTH_LOOKBACK_MS } from './victims/strategies.ts';
+export { thresholdBytes } from './triggers/quantity.ts';
+export { marginTo } from './triggers/types.ts';
