@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { agentCommand } from './commands/agent.ts';
 import { policyCommand } from './commands/policy.ts';
+import { rolloutCommand } from './commands/rollout.ts';
 import { serverCommand } from './commands/server.ts';
 import { CliError, EXIT_INVALID, EXIT_OK, EXIT_USAGE } from './errors.ts';
 import { processIo, type Io } from './output.ts';
@@ -13,10 +14,13 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command('oomfleet')
     .description('Fleet-wide OOM policy rollout: author, check and explain OOM policies.')
     .version(VERSION)
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    // Root flags only before a subcommand: `rollout start --version 3` is the policy's version.
+    .enablePositionalOptions();
   program.addCommand(policyCommand(io, setExit));
   program.addCommand(agentCommand(io, setExit));
   program.addCommand(serverCommand(io, setExit));
+  program.addCommand(rolloutCommand(io, setExit));
   // Every command throws instead of exiting, so main() owns the exit code.
   const quiet = (c: Command): void => {
     c.exitOverride().configureOutput({

@@ -12,6 +12,7 @@ import { buildApp } from './http/app.ts';
 import { createReportQueue } from './ingest/queue.ts';
 import { startReportIngester } from './ingest/ingester.ts';
 import { createMetrics } from './metrics.ts';
+import { startRolloutDriver } from './rollouts/driver.ts';
 import { connectDatabase } from './store/db.ts';
 import { startEmbeddedPostgres } from './store/embedded.ts';
 import { MigrationError } from './store/migrate.ts';
@@ -126,10 +127,20 @@ export async function startControlPlane(
     });
     stops.push(() => grpc.close({ graceMs: 2000 }));
 
+    const rollouts = startRolloutDriver({
+      db,
+      redis: { url: config.redisUrl },
+      prefix,
+      onDesiredChanged: (hostIds) => fanout.publish(hostIds),
+      log,
+    });
+    stops.push(() => rollouts.close());
+
     const app = await buildApp({
       db,
       redis,
       metrics,
+      rollouts,
       onDesiredChanged: (hostIds) => fanout.publish(hostIds),
       ...(tls
         ? {

@@ -128,8 +128,14 @@ export function expectedSchema(text: string): ExpectedSchema {
         );
         continue;
       }
-      if (f.list)
-        throw new Error(`schema.prisma: scalar lists (${name}.${f.name}) are not understood`);
+      if (f.list) {
+        // Scalar lists: Prisma makes them arrays, nullable, without a default.
+        const element = SCALAR_TYPES[f.type];
+        if (!element || f.attrs.includes('@db.') || f.attrs.includes('@default'))
+          throw new Error(`schema.prisma: list ${name}.${f.name} is not understood`);
+        cols[f.column] = { type: `${element}[]`, nullable: true, hasDefault: false };
+        continue;
+      }
       const native = Object.keys(NATIVE_TYPES).find((k) => f.attrs.includes(k));
       const unknownNative = /@db\.\S+/.exec(f.attrs);
       if (unknownNative && !native)

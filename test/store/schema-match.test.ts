@@ -8,6 +8,9 @@ import { migrate, readMigrations } from '../../services/control-plane/store/migr
 import { freshDatabase, type TestDatabase } from '../helpers/db.ts';
 import { expectedSchema, type ExpectedColumn } from '../helpers/prisma-schema.ts';
 
+/** Element types of array columns, by their udt_name (information_schema says only ARRAY). */
+const ARRAY_ELEMENTS: Record<string, string> = { _int4: 'integer', _text: 'text' };
+
 const root = join(import.meta.dirname, '..', '..');
 const expected = expectedSchema(readFileSync(join(root, 'prisma', 'schema.prisma'), 'utf8'));
 
@@ -42,9 +45,11 @@ describe('the migrated database matches prisma/schema.prisma', () => {
       const type =
         c.data_type === 'USER-DEFINED'
           ? `enum ${c.udt_name}`
-          : c.data_type.startsWith('timestamp')
-            ? c.data_type.replace('timestamp', `timestamp(${c.datetime_precision ?? 6})`)
-            : c.data_type;
+          : c.data_type === 'ARRAY'
+            ? `${ARRAY_ELEMENTS[c.udt_name] ?? c.udt_name}[]`
+            : c.data_type.startsWith('timestamp')
+              ? c.data_type.replace('timestamp', `timestamp(${c.datetime_precision ?? 6})`)
+              : c.data_type;
       (actual[c.table_name] ??= {})[c.column_name] = {
         type,
         nullable: c.is_nullable === 'YES',

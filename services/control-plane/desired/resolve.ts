@@ -41,8 +41,12 @@ export async function resolveDesired(
   options: { hostIds?: readonly string[] } = {},
 ): Promise<string[]> {
   const rules = await loadRules(db);
+  // A host held by a rollout takes its desired version from the rollout alone.
   const hosts = await db.prisma.host.findMany({
-    where: options.hostIds ? { id: { in: [...options.hostIds] } } : {},
+    where: {
+      activeRolloutId: null,
+      ...(options.hostIds ? { id: { in: [...options.hostIds] } } : {}),
+    },
     select: { id: true, labels: true, desiredVersionId: true },
   });
   const changes = new Map<string | null, string[]>();
@@ -56,7 +60,7 @@ export async function resolveDesired(
   const changed: string[] = [];
   for (const [versionId, ids] of changes) {
     await db.prisma.host.updateMany({
-      where: { id: { in: ids } },
+      where: { id: { in: ids }, activeRolloutId: null },
       data: { desiredVersionId: versionId },
     });
     changed.push(...ids);

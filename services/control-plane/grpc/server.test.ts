@@ -297,15 +297,47 @@ describe('Connect', () => {
     await eventually(async () => (await hostRow(h.id)).reportSeq === 7n);
     sink.failing = true;
     try {
+      // Not acknowledged, and the stream ends: the agent resends from 8, in order.
       a.send({ $case: 'reports', value: { seq: 8, events: [ev] } });
-      a.send({ $case: 'heartbeat', value: { timeMs: 1 } });
-      await a.nth('heartbeat');
+      expect((await a.ended()).code).toBe(grpc.status.UNAVAILABLE);
       expect(a.received.filter((m) => m.msg?.$case === 'reportAck')).toHaveLength(1);
     } finally {
       sink.failing = false;
     }
-    a.send({ $case: 'reports', value: { seq: 8, events: [ev] } });
-    expect((await a.nth('reportAck', 1)).seq).toBe(8);
+    const b = new TestAgent(c, h.id, h.secret);
+    b.hello();
+    await b.nth('assignment');
+    b.send({ $case: 'reports', value: { seq: 8, events: [ev] } });
+    expect((await b.nth('reportAck')).seq).toBe(8);
+    b.close();
+  });
+
+  it('acknowledges report batches in order, even when a later one is queued sooner', async () => {
+    const [h] = await makeHosts(db, 1);
+    if (!h) throw new Error('host');
+    const a = new TestAgent(c, h.id, h.secret);
+    a.hello();
+    await a.nth('assignment');
+    const ev = (id: string) => ({
+      id,
+      timeMs: Date.now(),
+      kind: 'kill',
+      policyDigest: '',
+      memcg: '/batch',
+      dataJson: '{}',
+    });
+    // The agent takes an ack of seq N for every batch up to N.
+    sink.delay = (seq) => (seq === 1 ? 200 : 0);
+    try {
+      a.send({ $case: 'reports', value: { seq: 1, events: [ev('a')] } });
+      a.send({ $case: 'reports', value: { seq: 2, events: [ev('b')] } });
+      await a.nth('reportAck', 1);
+      expect(
+        a.received.flatMap((m) => (m.msg?.$case === 'reportAck' ? [m.msg.value.seq] : [])),
+      ).toEqual([1, 2]);
+    } finally {
+      sink.delay = () => 0;
+    }
     a.close();
   });
 

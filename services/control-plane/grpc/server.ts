@@ -59,6 +59,12 @@ interface Session {
   answeredNonce: string;
   lastSeenWrite: number;
   closed: boolean;
+  /**
+   * Report batches are queued one after another: the agent takes an ack of
+   * seq N for every batch up to N, so N must never be acked before N−1 is
+   * queued.
+   */
+  reports: Promise<void>;
 }
 
 /**
@@ -300,10 +306,18 @@ export async function startGrpcServer(deps: GrpcDeps): Promise<GrpcServer> {
   }
 
   async function onReports(s: Session, batch: ReportBatch): Promise<void> {
+    if (s.closed) return;
     try {
       await deps.reports.enqueue(s.hostId, { seq: batch.seq, events: batch.events });
     } catch {
-      return; // not acknowledged: the agent sends it again
+      // Not acknowledged, and no later batch may be: the agent reconnects and
+      // sends every unacknowledged batch again, in order.
+      fail(
+        s,
+        grpc.status.UNAVAILABLE,
+        'could not queue the reports; reconnect and send them again',
+      );
+      return;
     }
     metrics.reportEventsReceived.inc(batch.events.length);
     send(s, encodeControl({ msg: { $case: 'reportAck', value: { seq: batch.seq } } }));
@@ -334,9 +348,11 @@ export async function startGrpcServer(deps: GrpcDeps): Promise<GrpcServer> {
           fail(s, grpc.status.UNAVAILABLE, 'could not record the nack, reconnect');
         });
         break;
-      case 'reports':
-        void onReports(s, msg.value);
+      case 'reports': {
+        const batch = msg.value;
+        s.reports = s.reports.then(() => onReports(s, batch));
         break;
+      }
       case 'heartbeat': {
         send(s, encodeControl({ msg: { $case: 'heartbeat', value: { timeMs: Date.now() } } }));
         const now = Date.now();
@@ -404,6 +420,7 @@ export async function startGrpcServer(deps: GrpcDeps): Promise<GrpcServer> {
       sentAt: 0,
       answeredNonce: '',
       lastSeenWrite: Date.now(),
+      reports: Promise.resolve(),
       closed: false,
     };
     const previous = sessions.get(hostId);

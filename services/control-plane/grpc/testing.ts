@@ -21,10 +21,13 @@ export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export class MemorySink implements ReportSink {
   batches: { hostId: string; seq: number; events: OutcomeEvent[] }[] = [];
   failing = false;
-  enqueue(hostId: string, batch: { seq: number; events: OutcomeEvent[] }): Promise<void> {
-    if (this.failing) return Promise.reject(new Error('queue down'));
+  /** How long queueing a batch takes (ms), by its seq: 0 unless set. */
+  delay: (seq: number) => number = () => 0;
+  async enqueue(hostId: string, batch: { seq: number; events: OutcomeEvent[] }): Promise<void> {
+    const ms = this.delay(batch.seq);
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+    if (this.failing) throw new Error('queue down');
     this.batches.push({ hostId, ...batch });
-    return Promise.resolve();
   }
 }
 

@@ -21,6 +21,7 @@ import { groupRoutes } from './routes/groups.ts';
 import { healthRoutes } from './routes/health.ts';
 import { hostRoutes } from './routes/hosts.ts';
 import { policyRoutes } from './routes/policies.ts';
+import { rolloutRoutes } from './routes/rollouts.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { ProblemSchema } from './schemas.ts';
 
@@ -166,6 +167,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(eventRoutes);
       await api.register(auditRoutes);
       await api.register(tokenRoutes);
+      await api.register(rolloutRoutes);
     },
     { prefix: '/api/v1' },
   );

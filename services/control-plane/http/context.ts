@@ -6,6 +6,7 @@ import type { Actor } from '../audit/audit.ts';
 import type { Role } from '../auth/api-tokens.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Database } from '../store/db.ts';
+import type { RolloutDriver } from '../rollouts/driver.ts';
 
 export interface AppDeps {
   db: Database;
@@ -14,6 +15,8 @@ export interface AppDeps {
   metrics: Metrics;
   /** Called with the hosts whose desired version changed, after every change of desired state. */
   onDesiredChanged(hostIds: string[]): Promise<void>;
+  /** Drives rollouts (services/control-plane/rollouts/driver.ts); without it /rollouts answers 503. */
+  rollouts?: RolloutDriver;
   /** Fastify's logger (pino); off unless true. */
   logger?: boolean;
   /** Largest accepted request body in bytes; 1 MiB unless given. */

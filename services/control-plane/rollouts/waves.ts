@@ -60,16 +60,28 @@ export function orderHosts(
  * dropped), the last one all hosts.
  */
 export function waveCounts(steps: readonly StepSize[], total: number): number[] {
+  return effectiveSteps(steps, total).map((s) => s.count);
+}
+
+/**
+ * The steps that take a group of `total` hosts further, each with its
+ * cumulative count (waveCounts): a step that adds no host is dropped, and a
+ * last step of all hosts is added when the given ones stop short.
+ */
+export function effectiveSteps(
+  steps: readonly StepSize[],
+  total: number,
+): { size: StepSize; count: number }[] {
   if (total === 0) return [];
-  const out: number[] = [];
+  const out: { size: StepSize; count: number }[] = [];
   for (const s of steps) {
     const n =
       'hosts' in s
         ? Math.min(total, s.hosts)
         : Math.min(total, Math.ceil((s.percent / 100) * total));
     const count = Math.max(1, n);
-    if (out.length === 0 || count > (out.at(-1) ?? 0)) out.push(count);
+    if (out.length === 0 || count > (out.at(-1)?.count ?? 0)) out.push({ size: s, count });
   }
-  if ((out.at(-1) ?? 0) < total) out.push(total);
+  if ((out.at(-1)?.count ?? 0) < total) out.push({ size: { percent: 100 }, count: total });
   return out;
 }

@@ -5,6 +5,7 @@
 import { Type, type FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import { writeAudit } from '../../audit/audit.ts';
 import { asLabels, matchesSelector, type Selector } from '../../desired/selector.ts';
+import { ACTIVE_STATES } from '../../rollouts/model.ts';
 import { ApiError, isUniqueViolation } from '../errors.ts';
 import { actorOf, desiredChanged } from '../helpers.ts';
 import { IdParams, withErrors } from '../schemas.ts';
@@ -190,6 +191,17 @@ export const groupRoutes: FastifyPluginCallbackTypebox = (app, _options, done) =
       const actor = actorOf(request);
       const before = await prisma.$transaction(async (tx) => {
         const before = await group(request.params.id, tx);
+        // Its finished rollouts go with it (the audit log keeps their story);
+        // an active one holds hosts, and must end first.
+        const active = await tx.rollout.findMany({
+          where: { groupId: before.id, state: { in: [...ACTIVE_STATES] } },
+          select: { id: true },
+        });
+        if (active.length > 0)
+          throw new ApiError(
+            'rollout-state',
+            `host group ${before.name} has an active rollout (${active.map((r) => r.id).join(', ')}); abort it or let it finish first`,
+          );
         await tx.hostGroup.delete({ where: { id: before.id } });
         await writeAudit(tx, {
           actor,

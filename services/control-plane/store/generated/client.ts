@@ -87,3 +87,18 @@ export type ApiToken = Prisma.ApiTokenModel
  * Tokens that let a new machine enrol and receive its host identity.
  */
 export type EnrollmentToken = Prisma.EnrollmentTokenModel
+/**
+ * Model Rollout
+ * One policy version taken to one host group in steps (services/control-plane/rollouts).
+ */
+export type Rollout = Prisma.RolloutModel
+/**
+ * Model RolloutHost
+ * A host of a rollout: its place in the wave order and what it ran before.
+ */
+export type RolloutHost = Prisma.RolloutHostModel
+/**
+ * Model RolloutVerdict
+ * Every verdict and every person's decision on a rollout, with the numbers it rested on.
+ */
+export type RolloutVerdict = Prisma.RolloutVerdictModel

@@ -405,7 +405,10 @@ export const ModelName = {
   OutcomeEvent: 'OutcomeEvent',
   AuditEntry: 'AuditEntry',
   ApiToken: 'ApiToken',
-  EnrollmentToken: 'EnrollmentToken'
+  EnrollmentToken: 'EnrollmentToken',
+  Rollout: 'Rollout',
+  RolloutHost: 'RolloutHost',
+  RolloutVerdict: 'RolloutVerdict'
 } as const
 
 export type ModelName = (typeof ModelName)[keyof typeof ModelName]
@@ -421,7 +424,7 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
     omit: GlobalOmitOptions
   }
   meta: {
-    modelProps: "policy" | "policyVersion" | "host" | "hostGroup" | "assignment" | "outcomeEvent" | "auditEntry" | "apiToken" | "enrollmentToken"
+    modelProps: "policy" | "policyVersion" | "host" | "hostGroup" | "assignment" | "outcomeEvent" | "auditEntry" | "apiToken" | "enrollmentToken" | "rollout" | "rolloutHost" | "rolloutVerdict"
     txIsolationLevel: TransactionIsolationLevel
   }
   model: {
@@ -1091,6 +1094,228 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
         }
       }
     }
+    Rollout: {
+      payload: Prisma.$RolloutPayload<ExtArgs>
+      fields: Prisma.RolloutFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.RolloutFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.RolloutFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload>
+        }
+        findFirst: {
+          args: Prisma.RolloutFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.RolloutFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload>
+        }
+        findMany: {
+          args: Prisma.RolloutFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload>[]
+        }
+        create: {
+          args: Prisma.RolloutCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload>
+        }
+        createMany: {
+          args: Prisma.RolloutCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.RolloutCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload>[]
+        }
+        delete: {
+          args: Prisma.RolloutDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload>
+        }
+        update: {
+          args: Prisma.RolloutUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload>
+        }
+        deleteMany: {
+          args: Prisma.RolloutDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.RolloutUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.RolloutUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload>[]
+        }
+        upsert: {
+          args: Prisma.RolloutUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload>
+        }
+        aggregate: {
+          args: Prisma.RolloutAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateRollout>
+        }
+        groupBy: {
+          args: Prisma.RolloutGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.RolloutGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.RolloutCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.RolloutCountAggregateOutputType> | number
+        }
+      }
+    }
+    RolloutHost: {
+      payload: Prisma.$RolloutHostPayload<ExtArgs>
+      fields: Prisma.RolloutHostFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.RolloutHostFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutHostPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.RolloutHostFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutHostPayload>
+        }
+        findFirst: {
+          args: Prisma.RolloutHostFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutHostPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.RolloutHostFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutHostPayload>
+        }
+        findMany: {
+          args: Prisma.RolloutHostFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutHostPayload>[]
+        }
+        create: {
+          args: Prisma.RolloutHostCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutHostPayload>
+        }
+        createMany: {
+          args: Prisma.RolloutHostCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.RolloutHostCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutHostPayload>[]
+        }
+        delete: {
+          args: Prisma.RolloutHostDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutHostPayload>
+        }
+        update: {
+          args: Prisma.RolloutHostUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutHostPayload>
+        }
+        deleteMany: {
+          args: Prisma.RolloutHostDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.RolloutHostUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.RolloutHostUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutHostPayload>[]
+        }
+        upsert: {
+          args: Prisma.RolloutHostUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutHostPayload>
+        }
+        aggregate: {
+          args: Prisma.RolloutHostAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateRolloutHost>
+        }
+        groupBy: {
+          args: Prisma.RolloutHostGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.RolloutHostGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.RolloutHostCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.RolloutHostCountAggregateOutputType> | number
+        }
+      }
+    }
+    RolloutVerdict: {
+      payload: Prisma.$RolloutVerdictPayload<ExtArgs>
+      fields: Prisma.RolloutVerdictFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.RolloutVerdictFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutVerdictPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.RolloutVerdictFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutVerdictPayload>
+        }
+        findFirst: {
+          args: Prisma.RolloutVerdictFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutVerdictPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.RolloutVerdictFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutVerdictPayload>
+        }
+        findMany: {
+          args: Prisma.RolloutVerdictFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutVerdictPayload>[]
+        }
+        create: {
+          args: Prisma.RolloutVerdictCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutVerdictPayload>
+        }
+        createMany: {
+          args: Prisma.RolloutVerdictCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.RolloutVerdictCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutVerdictPayload>[]
+        }
+        delete: {
+          args: Prisma.RolloutVerdictDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutVerdictPayload>
+        }
+        update: {
+          args: Prisma.RolloutVerdictUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutVerdictPayload>
+        }
+        deleteMany: {
+          args: Prisma.RolloutVerdictDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.RolloutVerdictUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.RolloutVerdictUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutVerdictPayload>[]
+        }
+        upsert: {
+          args: Prisma.RolloutVerdictUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutVerdictPayload>
+        }
+        aggregate: {
+          args: Prisma.RolloutVerdictAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateRolloutVerdict>
+        }
+        groupBy: {
+          args: Prisma.RolloutVerdictGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.RolloutVerdictGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.RolloutVerdictCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.RolloutVerdictCountAggregateOutputType> | number
+        }
+      }
+    }
   }
 } & {
   other: {
@@ -1175,7 +1400,8 @@ export const HostScalarFieldEnum = {
   lastNackVersionId: 'lastNackVersionId',
   lastNackReason: 'lastNackReason',
   lastNackAt: 'lastNackAt',
-  reportSeq: 'reportSeq'
+  reportSeq: 'reportSeq',
+  activeRolloutId: 'activeRolloutId'
 } as const
 
 export type HostScalarFieldEnum = (typeof HostScalarFieldEnum)[keyof typeof HostScalarFieldEnum]
@@ -1261,6 +1487,60 @@ export const EnrollmentTokenScalarFieldEnum = {
 } as const
 
 export type EnrollmentTokenScalarFieldEnum = (typeof EnrollmentTokenScalarFieldEnum)[keyof typeof EnrollmentTokenScalarFieldEnum]
+
+
+export const RolloutScalarFieldEnum = {
+  id: 'id',
+  groupId: 'groupId',
+  versionId: 'versionId',
+  state: 'state',
+  phase: 'phase',
+  steps: 'steps',
+  waveCounts: 'waveCounts',
+  currentStep: 'currentStep',
+  bakeMs: 'bakeMs',
+  ackTimeoutMs: 'ackTimeoutMs',
+  thresholds: 'thresholds',
+  onFailure: 'onFailure',
+  approvalAbovePercent: 'approvalAbovePercent',
+  spreadBy: 'spreadBy',
+  phaseStartedAt: 'phaseStartedAt',
+  phaseDeadline: 'phaseDeadline',
+  revision: 'revision',
+  pausedReason: 'pausedReason',
+  createdBy: 'createdBy',
+  createdAt: 'createdAt',
+  updatedAt: 'updatedAt',
+  finishedAt: 'finishedAt'
+} as const
+
+export type RolloutScalarFieldEnum = (typeof RolloutScalarFieldEnum)[keyof typeof RolloutScalarFieldEnum]
+
+
+export const RolloutHostScalarFieldEnum = {
+  rolloutId: 'rolloutId',
+  hostId: 'hostId',
+  position: 'position',
+  step: 'step',
+  previousVersionId: 'previousVersionId',
+  state: 'state',
+  assignedAt: 'assignedAt'
+} as const
+
+export type RolloutHostScalarFieldEnum = (typeof RolloutHostScalarFieldEnum)[keyof typeof RolloutHostScalarFieldEnum]
+
+
+export const RolloutVerdictScalarFieldEnum = {
+  id: 'id',
+  rolloutId: 'rolloutId',
+  step: 'step',
+  verdict: 'verdict',
+  gates: 'gates',
+  by: 'by',
+  at: 'at'
+} as const
+
+export type RolloutVerdictScalarFieldEnum = (typeof RolloutVerdictScalarFieldEnum)[keyof typeof RolloutVerdictScalarFieldEnum]
 
 
 export const SortOrder = {
@@ -1574,6 +1854,9 @@ export type GlobalOmitConfig = {
   auditEntry?: Prisma.AuditEntryOmit
   apiToken?: Prisma.ApiTokenOmit
   enrollmentToken?: Prisma.EnrollmentTokenOmit
+  rollout?: Prisma.RolloutOmit
+  rolloutHost?: Prisma.RolloutHostOmit
+  rolloutVerdict?: Prisma.RolloutVerdictOmit
 }
 
 /* Types for Logging */

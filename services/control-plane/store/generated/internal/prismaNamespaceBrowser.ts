@@ -59,7 +59,10 @@ export const ModelName = {
   OutcomeEvent: 'OutcomeEvent',
   AuditEntry: 'AuditEntry',
   ApiToken: 'ApiToken',
-  EnrollmentToken: 'EnrollmentToken'
+  EnrollmentToken: 'EnrollmentToken',
+  Rollout: 'Rollout',
+  RolloutHost: 'RolloutHost',
+  RolloutVerdict: 'RolloutVerdict'
 } as const
 
 export type ModelName = (typeof ModelName)[keyof typeof ModelName]
@@ -123,7 +126,8 @@ export const HostScalarFieldEnum = {
   lastNackVersionId: 'lastNackVersionId',
   lastNackReason: 'lastNackReason',
   lastNackAt: 'lastNackAt',
-  reportSeq: 'reportSeq'
+  reportSeq: 'reportSeq',
+  activeRolloutId: 'activeRolloutId'
 } as const
 
 export type HostScalarFieldEnum = (typeof HostScalarFieldEnum)[keyof typeof HostScalarFieldEnum]
@@ -209,6 +213,60 @@ export const EnrollmentTokenScalarFieldEnum = {
 } as const
 
 export type EnrollmentTokenScalarFieldEnum = (typeof EnrollmentTokenScalarFieldEnum)[keyof typeof EnrollmentTokenScalarFieldEnum]
+
+
+export const RolloutScalarFieldEnum = {
+  id: 'id',
+  groupId: 'groupId',
+  versionId: 'versionId',
+  state: 'state',
+  phase: 'phase',
+  steps: 'steps',
+  waveCounts: 'waveCounts',
+  currentStep: 'currentStep',
+  bakeMs: 'bakeMs',
+  ackTimeoutMs: 'ackTimeoutMs',
+  thresholds: 'thresholds',
+  onFailure: 'onFailure',
+  approvalAbovePercent: 'approvalAbovePercent',
+  spreadBy: 'spreadBy',
+  phaseStartedAt: 'phaseStartedAt',
+  phaseDeadline: 'phaseDeadline',
+  revision: 'revision',
+  pausedReason: 'pausedReason',
+  createdBy: 'createdBy',
+  createdAt: 'createdAt',
+  updatedAt: 'updatedAt',
+  finishedAt: 'finishedAt'
+} as const
+
+export type RolloutScalarFieldEnum = (typeof RolloutScalarFieldEnum)[keyof typeof RolloutScalarFieldEnum]
+
+
+export const RolloutHostScalarFieldEnum = {
+  rolloutId: 'rolloutId',
+  hostId: 'hostId',
+  position: 'position',
+  step: 'step',
+  previousVersionId: 'previousVersionId',
+  state: 'state',
+  assignedAt: 'assignedAt'
+} as const
+
+export type RolloutHostScalarFieldEnum = (typeof RolloutHostScalarFieldEnum)[keyof typeof RolloutHostScalarFieldEnum]
+
+
+export const RolloutVerdictScalarFieldEnum = {
+  id: 'id',
+  rolloutId: 'rolloutId',
+  step: 'step',
+  verdict: 'verdict',
+  gates: 'gates',
+  by: 'by',
+  at: 'at'
+} as const
+
+export type RolloutVerdictScalarFieldEnum = (typeof RolloutVerdictScalarFieldEnum)[keyof typeof RolloutVerdictScalarFieldEnum]
 
 
 export const SortOrder = {

@@ -54,6 +54,7 @@ export type HostMinAggregateOutputType = {
   lastNackReason: string | null
   lastNackAt: Date | null
   reportSeq: bigint | null
+  activeRolloutId: string | null
 }
 
 export type HostMaxAggregateOutputType = {
@@ -76,6 +77,7 @@ export type HostMaxAggregateOutputType = {
   lastNackReason: string | null
   lastNackAt: Date | null
   reportSeq: bigint | null
+  activeRolloutId: string | null
 }
 
 export type HostCountAggregateOutputType = {
@@ -99,6 +101,7 @@ export type HostCountAggregateOutputType = {
   lastNackReason: number
   lastNackAt: number
   reportSeq: number
+  activeRolloutId: number
   _all: number
 }
 
@@ -131,6 +134,7 @@ export type HostMinAggregateInputType = {
   lastNackReason?: true
   lastNackAt?: true
   reportSeq?: true
+  activeRolloutId?: true
 }
 
 export type HostMaxAggregateInputType = {
@@ -153,6 +157,7 @@ export type HostMaxAggregateInputType = {
   lastNackReason?: true
   lastNackAt?: true
   reportSeq?: true
+  activeRolloutId?: true
 }
 
 export type HostCountAggregateInputType = {
@@ -176,6 +181,7 @@ export type HostCountAggregateInputType = {
   lastNackReason?: true
   lastNackAt?: true
   reportSeq?: true
+  activeRolloutId?: true
   _all?: true
 }
 
@@ -286,6 +292,7 @@ export type HostGroupByOutputType = {
   lastNackReason: string | null
   lastNackAt: Date | null
   reportSeq: bigint
+  activeRolloutId: string | null
   _count: HostCountAggregateOutputType | null
   _avg: HostAvgAggregateOutputType | null
   _sum: HostSumAggregateOutputType | null
@@ -332,9 +339,12 @@ export type HostWhereInput = {
   lastNackReason?: Prisma.StringNullableFilter<"Host"> | string | null
   lastNackAt?: Prisma.DateTimeNullableFilter<"Host"> | Date | string | null
   reportSeq?: Prisma.BigIntFilter<"Host"> | bigint | number
+  activeRolloutId?: Prisma.UuidNullableFilter<"Host"> | string | null
   desiredVersion?: Prisma.XOR<Prisma.PolicyVersionNullableScalarRelationFilter, Prisma.PolicyVersionWhereInput> | null
   appliedVersion?: Prisma.XOR<Prisma.PolicyVersionNullableScalarRelationFilter, Prisma.PolicyVersionWhereInput> | null
+  activeRollout?: Prisma.XOR<Prisma.RolloutNullableScalarRelationFilter, Prisma.RolloutWhereInput> | null
   events?: Prisma.OutcomeEventListRelationFilter
+  rollouts?: Prisma.RolloutHostListRelationFilter
 }
 
 export type HostOrderByWithRelationInput = {
@@ -358,9 +368,12 @@ export type HostOrderByWithRelationInput = {
   lastNackReason?: Prisma.SortOrderInput | Prisma.SortOrder
   lastNackAt?: Prisma.SortOrderInput | Prisma.SortOrder
   reportSeq?: Prisma.SortOrder
+  activeRolloutId?: Prisma.SortOrderInput | Prisma.SortOrder
   desiredVersion?: Prisma.PolicyVersionOrderByWithRelationInput
   appliedVersion?: Prisma.PolicyVersionOrderByWithRelationInput
+  activeRollout?: Prisma.RolloutOrderByWithRelationInput
   events?: Prisma.OutcomeEventOrderByRelationAggregateInput
+  rollouts?: Prisma.RolloutHostOrderByRelationAggregateInput
 }
 
 export type HostWhereUniqueInput = Prisma.AtLeast<{
@@ -387,9 +400,12 @@ export type HostWhereUniqueInput = Prisma.AtLeast<{
   lastNackReason?: Prisma.StringNullableFilter<"Host"> | string | null
   lastNackAt?: Prisma.DateTimeNullableFilter<"Host"> | Date | string | null
   reportSeq?: Prisma.BigIntFilter<"Host"> | bigint | number
+  activeRolloutId?: Prisma.UuidNullableFilter<"Host"> | string | null
   desiredVersion?: Prisma.XOR<Prisma.PolicyVersionNullableScalarRelationFilter, Prisma.PolicyVersionWhereInput> | null
   appliedVersion?: Prisma.XOR<Prisma.PolicyVersionNullableScalarRelationFilter, Prisma.PolicyVersionWhereInput> | null
+  activeRollout?: Prisma.XOR<Prisma.RolloutNullableScalarRelationFilter, Prisma.RolloutWhereInput> | null
   events?: Prisma.OutcomeEventListRelationFilter
+  rollouts?: Prisma.RolloutHostListRelationFilter
 }, "id" | "name">
 
 export type HostOrderByWithAggregationInput = {
@@ -413,6 +429,7 @@ export type HostOrderByWithAggregationInput = {
   lastNackReason?: Prisma.SortOrderInput | Prisma.SortOrder
   lastNackAt?: Prisma.SortOrderInput | Prisma.SortOrder
   reportSeq?: Prisma.SortOrder
+  activeRolloutId?: Prisma.SortOrderInput | Prisma.SortOrder
   _count?: Prisma.HostCountOrderByAggregateInput
   _avg?: Prisma.HostAvgOrderByAggregateInput
   _max?: Prisma.HostMaxOrderByAggregateInput
@@ -444,6 +461,7 @@ export type HostScalarWhereWithAggregatesInput = {
   lastNackReason?: Prisma.StringNullableWithAggregatesFilter<"Host"> | string | null
   lastNackAt?: Prisma.DateTimeNullableWithAggregatesFilter<"Host"> | Date | string | null
   reportSeq?: Prisma.BigIntWithAggregatesFilter<"Host"> | bigint | number
+  activeRolloutId?: Prisma.UuidNullableWithAggregatesFilter<"Host"> | string | null
 }
 
 export type HostCreateInput = {
@@ -467,7 +485,9 @@ export type HostCreateInput = {
   reportSeq?: bigint | number
   desiredVersion?: Prisma.PolicyVersionCreateNestedOneWithoutDesiredByInput
   appliedVersion?: Prisma.PolicyVersionCreateNestedOneWithoutAppliedByInput
+  activeRollout?: Prisma.RolloutCreateNestedOneWithoutHoldsInput
   events?: Prisma.OutcomeEventCreateNestedManyWithoutHostInput
+  rollouts?: Prisma.RolloutHostCreateNestedManyWithoutHostInput
 }
 
 export type HostUncheckedCreateInput = {
@@ -491,7 +511,9 @@ export type HostUncheckedCreateInput = {
   lastNackReason?: string | null
   lastNackAt?: Date | string | null
   reportSeq?: bigint | number
+  activeRolloutId?: string | null
   events?: Prisma.OutcomeEventUncheckedCreateNestedManyWithoutHostInput
+  rollouts?: Prisma.RolloutHostUncheckedCreateNestedManyWithoutHostInput
 }
 
 export type HostUpdateInput = {
@@ -515,7 +537,9 @@ export type HostUpdateInput = {
   reportSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
   desiredVersion?: Prisma.PolicyVersionUpdateOneWithoutDesiredByNestedInput
   appliedVersion?: Prisma.PolicyVersionUpdateOneWithoutAppliedByNestedInput
+  activeRollout?: Prisma.RolloutUpdateOneWithoutHoldsNestedInput
   events?: Prisma.OutcomeEventUpdateManyWithoutHostNestedInput
+  rollouts?: Prisma.RolloutHostUpdateManyWithoutHostNestedInput
 }
 
 export type HostUncheckedUpdateInput = {
@@ -539,7 +563,9 @@ export type HostUncheckedUpdateInput = {
   lastNackReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   lastNackAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   reportSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
+  activeRolloutId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   events?: Prisma.OutcomeEventUncheckedUpdateManyWithoutHostNestedInput
+  rollouts?: Prisma.RolloutHostUncheckedUpdateManyWithoutHostNestedInput
 }
 
 export type HostCreateManyInput = {
@@ -563,6 +589,7 @@ export type HostCreateManyInput = {
   lastNackReason?: string | null
   lastNackAt?: Date | string | null
   reportSeq?: bigint | number
+  activeRolloutId?: string | null
 }
 
 export type HostUpdateManyMutationInput = {
@@ -607,6 +634,7 @@ export type HostUncheckedUpdateManyInput = {
   lastNackReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   lastNackAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   reportSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
+  activeRolloutId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
 }
 
 export type HostListRelationFilter = {
@@ -640,6 +668,7 @@ export type HostCountOrderByAggregateInput = {
   lastNackReason?: Prisma.SortOrder
   lastNackAt?: Prisma.SortOrder
   reportSeq?: Prisma.SortOrder
+  activeRolloutId?: Prisma.SortOrder
 }
 
 export type HostAvgOrderByAggregateInput = {
@@ -666,6 +695,7 @@ export type HostMaxOrderByAggregateInput = {
   lastNackReason?: Prisma.SortOrder
   lastNackAt?: Prisma.SortOrder
   reportSeq?: Prisma.SortOrder
+  activeRolloutId?: Prisma.SortOrder
 }
 
 export type HostMinOrderByAggregateInput = {
@@ -688,6 +718,7 @@ export type HostMinOrderByAggregateInput = {
   lastNackReason?: Prisma.SortOrder
   lastNackAt?: Prisma.SortOrder
   reportSeq?: Prisma.SortOrder
+  activeRolloutId?: Prisma.SortOrder
 }
 
 export type HostSumOrderByAggregateInput = {
@@ -813,6 +844,62 @@ export type HostUpdateOneRequiredWithoutEventsNestedInput = {
   update?: Prisma.XOR<Prisma.XOR<Prisma.HostUpdateToOneWithWhereWithoutEventsInput, Prisma.HostUpdateWithoutEventsInput>, Prisma.HostUncheckedUpdateWithoutEventsInput>
 }
 
+export type HostCreateNestedManyWithoutActiveRolloutInput = {
+  create?: Prisma.XOR<Prisma.HostCreateWithoutActiveRolloutInput, Prisma.HostUncheckedCreateWithoutActiveRolloutInput> | Prisma.HostCreateWithoutActiveRolloutInput[] | Prisma.HostUncheckedCreateWithoutActiveRolloutInput[]
+  connectOrCreate?: Prisma.HostCreateOrConnectWithoutActiveRolloutInput | Prisma.HostCreateOrConnectWithoutActiveRolloutInput[]
+  createMany?: Prisma.HostCreateManyActiveRolloutInputEnvelope
+  connect?: Prisma.HostWhereUniqueInput | Prisma.HostWhereUniqueInput[]
+}
+
+export type HostUncheckedCreateNestedManyWithoutActiveRolloutInput = {
+  create?: Prisma.XOR<Prisma.HostCreateWithoutActiveRolloutInput, Prisma.HostUncheckedCreateWithoutActiveRolloutInput> | Prisma.HostCreateWithoutActiveRolloutInput[] | Prisma.HostUncheckedCreateWithoutActiveRolloutInput[]
+  connectOrCreate?: Prisma.HostCreateOrConnectWithoutActiveRolloutInput | Prisma.HostCreateOrConnectWithoutActiveRolloutInput[]
+  createMany?: Prisma.HostCreateManyActiveRolloutInputEnvelope
+  connect?: Prisma.HostWhereUniqueInput | Prisma.HostWhereUniqueInput[]
+}
+
+export type HostUpdateManyWithoutActiveRolloutNestedInput = {
+  create?: Prisma.XOR<Prisma.HostCreateWithoutActiveRolloutInput, Prisma.HostUncheckedCreateWithoutActiveRolloutInput> | Prisma.HostCreateWithoutActiveRolloutInput[] | Prisma.HostUncheckedCreateWithoutActiveRolloutInput[]
+  connectOrCreate?: Prisma.HostCreateOrConnectWithoutActiveRolloutInput | Prisma.HostCreateOrConnectWithoutActiveRolloutInput[]
+  upsert?: Prisma.HostUpsertWithWhereUniqueWithoutActiveRolloutInput | Prisma.HostUpsertWithWhereUniqueWithoutActiveRolloutInput[]
+  createMany?: Prisma.HostCreateManyActiveRolloutInputEnvelope
+  set?: Prisma.HostWhereUniqueInput | Prisma.HostWhereUniqueInput[]
+  disconnect?: Prisma.HostWhereUniqueInput | Prisma.HostWhereUniqueInput[]
+  delete?: Prisma.HostWhereUniqueInput | Prisma.HostWhereUniqueInput[]
+  connect?: Prisma.HostWhereUniqueInput | Prisma.HostWhereUniqueInput[]
+  update?: Prisma.HostUpdateWithWhereUniqueWithoutActiveRolloutInput | Prisma.HostUpdateWithWhereUniqueWithoutActiveRolloutInput[]
+  updateMany?: Prisma.HostUpdateManyWithWhereWithoutActiveRolloutInput | Prisma.HostUpdateManyWithWhereWithoutActiveRolloutInput[]
+  deleteMany?: Prisma.HostScalarWhereInput | Prisma.HostScalarWhereInput[]
+}
+
+export type HostUncheckedUpdateManyWithoutActiveRolloutNestedInput = {
+  create?: Prisma.XOR<Prisma.HostCreateWithoutActiveRolloutInput, Prisma.HostUncheckedCreateWithoutActiveRolloutInput> | Prisma.HostCreateWithoutActiveRolloutInput[] | Prisma.HostUncheckedCreateWithoutActiveRolloutInput[]
+  connectOrCreate?: Prisma.HostCreateOrConnectWithoutActiveRolloutInput | Prisma.HostCreateOrConnectWithoutActiveRolloutInput[]
+  upsert?: Prisma.HostUpsertWithWhereUniqueWithoutActiveRolloutInput | Prisma.HostUpsertWithWhereUniqueWithoutActiveRolloutInput[]
+  createMany?: Prisma.HostCreateManyActiveRolloutInputEnvelope
+  set?: Prisma.HostWhereUniqueInput | Prisma.HostWhereUniqueInput[]
+  disconnect?: Prisma.HostWhereUniqueInput | Prisma.HostWhereUniqueInput[]
+  delete?: Prisma.HostWhereUniqueInput | Prisma.HostWhereUniqueInput[]
+  connect?: Prisma.HostWhereUniqueInput | Prisma.HostWhereUniqueInput[]
+  update?: Prisma.HostUpdateWithWhereUniqueWithoutActiveRolloutInput | Prisma.HostUpdateWithWhereUniqueWithoutActiveRolloutInput[]
+  updateMany?: Prisma.HostUpdateManyWithWhereWithoutActiveRolloutInput | Prisma.HostUpdateManyWithWhereWithoutActiveRolloutInput[]
+  deleteMany?: Prisma.HostScalarWhereInput | Prisma.HostScalarWhereInput[]
+}
+
+export type HostCreateNestedOneWithoutRolloutsInput = {
+  create?: Prisma.XOR<Prisma.HostCreateWithoutRolloutsInput, Prisma.HostUncheckedCreateWithoutRolloutsInput>
+  connectOrCreate?: Prisma.HostCreateOrConnectWithoutRolloutsInput
+  connect?: Prisma.HostWhereUniqueInput
+}
+
+export type HostUpdateOneRequiredWithoutRolloutsNestedInput = {
+  create?: Prisma.XOR<Prisma.HostCreateWithoutRolloutsInput, Prisma.HostUncheckedCreateWithoutRolloutsInput>
+  connectOrCreate?: Prisma.HostCreateOrConnectWithoutRolloutsInput
+  upsert?: Prisma.HostUpsertWithoutRolloutsInput
+  connect?: Prisma.HostWhereUniqueInput
+  update?: Prisma.XOR<Prisma.XOR<Prisma.HostUpdateToOneWithWhereWithoutRolloutsInput, Prisma.HostUpdateWithoutRolloutsInput>, Prisma.HostUncheckedUpdateWithoutRolloutsInput>
+}
+
 export type HostCreateWithoutDesiredVersionInput = {
   id?: string
   name: string
@@ -833,7 +920,9 @@ export type HostCreateWithoutDesiredVersionInput = {
   lastNackAt?: Date | string | null
   reportSeq?: bigint | number
   appliedVersion?: Prisma.PolicyVersionCreateNestedOneWithoutAppliedByInput
+  activeRollout?: Prisma.RolloutCreateNestedOneWithoutHoldsInput
   events?: Prisma.OutcomeEventCreateNestedManyWithoutHostInput
+  rollouts?: Prisma.RolloutHostCreateNestedManyWithoutHostInput
 }
 
 export type HostUncheckedCreateWithoutDesiredVersionInput = {
@@ -856,7 +945,9 @@ export type HostUncheckedCreateWithoutDesiredVersionInput = {
   lastNackReason?: string | null
   lastNackAt?: Date | string | null
   reportSeq?: bigint | number
+  activeRolloutId?: string | null
   events?: Prisma.OutcomeEventUncheckedCreateNestedManyWithoutHostInput
+  rollouts?: Prisma.RolloutHostUncheckedCreateNestedManyWithoutHostInput
 }
 
 export type HostCreateOrConnectWithoutDesiredVersionInput = {
@@ -889,7 +980,9 @@ export type HostCreateWithoutAppliedVersionInput = {
   lastNackAt?: Date | string | null
   reportSeq?: bigint | number
   desiredVersion?: Prisma.PolicyVersionCreateNestedOneWithoutDesiredByInput
+  activeRollout?: Prisma.RolloutCreateNestedOneWithoutHoldsInput
   events?: Prisma.OutcomeEventCreateNestedManyWithoutHostInput
+  rollouts?: Prisma.RolloutHostCreateNestedManyWithoutHostInput
 }
 
 export type HostUncheckedCreateWithoutAppliedVersionInput = {
@@ -912,7 +1005,9 @@ export type HostUncheckedCreateWithoutAppliedVersionInput = {
   lastNackReason?: string | null
   lastNackAt?: Date | string | null
   reportSeq?: bigint | number
+  activeRolloutId?: string | null
   events?: Prisma.OutcomeEventUncheckedCreateNestedManyWithoutHostInput
+  rollouts?: Prisma.RolloutHostUncheckedCreateNestedManyWithoutHostInput
 }
 
 export type HostCreateOrConnectWithoutAppliedVersionInput = {
@@ -965,6 +1060,7 @@ export type HostScalarWhereInput = {
   lastNackReason?: Prisma.StringNullableFilter<"Host"> | string | null
   lastNackAt?: Prisma.DateTimeNullableFilter<"Host"> | Date | string | null
   reportSeq?: Prisma.BigIntFilter<"Host"> | bigint | number
+  activeRolloutId?: Prisma.UuidNullableFilter<"Host"> | string | null
 }
 
 export type HostUpsertWithWhereUniqueWithoutAppliedVersionInput = {
@@ -1004,6 +1100,8 @@ export type HostCreateWithoutEventsInput = {
   reportSeq?: bigint | number
   desiredVersion?: Prisma.PolicyVersionCreateNestedOneWithoutDesiredByInput
   appliedVersion?: Prisma.PolicyVersionCreateNestedOneWithoutAppliedByInput
+  activeRollout?: Prisma.RolloutCreateNestedOneWithoutHoldsInput
+  rollouts?: Prisma.RolloutHostCreateNestedManyWithoutHostInput
 }
 
 export type HostUncheckedCreateWithoutEventsInput = {
@@ -1027,6 +1125,8 @@ export type HostUncheckedCreateWithoutEventsInput = {
   lastNackReason?: string | null
   lastNackAt?: Date | string | null
   reportSeq?: bigint | number
+  activeRolloutId?: string | null
+  rollouts?: Prisma.RolloutHostUncheckedCreateNestedManyWithoutHostInput
 }
 
 export type HostCreateOrConnectWithoutEventsInput = {
@@ -1066,6 +1166,8 @@ export type HostUpdateWithoutEventsInput = {
   reportSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
   desiredVersion?: Prisma.PolicyVersionUpdateOneWithoutDesiredByNestedInput
   appliedVersion?: Prisma.PolicyVersionUpdateOneWithoutAppliedByNestedInput
+  activeRollout?: Prisma.RolloutUpdateOneWithoutHoldsNestedInput
+  rollouts?: Prisma.RolloutHostUpdateManyWithoutHostNestedInput
 }
 
 export type HostUncheckedUpdateWithoutEventsInput = {
@@ -1089,6 +1191,200 @@ export type HostUncheckedUpdateWithoutEventsInput = {
   lastNackReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   lastNackAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   reportSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
+  activeRolloutId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  rollouts?: Prisma.RolloutHostUncheckedUpdateManyWithoutHostNestedInput
+}
+
+export type HostCreateWithoutActiveRolloutInput = {
+  id?: string
+  name: string
+  labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  secretHash: string
+  agentVersion?: string
+  kernel?: string
+  cgroupMode?: string
+  enrolledAt?: Date | string
+  lastSeenAt?: Date | string | null
+  connectedTo?: string | null
+  appliedDigest?: string | null
+  sentNonce?: string | null
+  sentAt?: Date | string | null
+  ackedAt?: Date | string | null
+  lastNackVersionId?: string | null
+  lastNackReason?: string | null
+  lastNackAt?: Date | string | null
+  reportSeq?: bigint | number
+  desiredVersion?: Prisma.PolicyVersionCreateNestedOneWithoutDesiredByInput
+  appliedVersion?: Prisma.PolicyVersionCreateNestedOneWithoutAppliedByInput
+  events?: Prisma.OutcomeEventCreateNestedManyWithoutHostInput
+  rollouts?: Prisma.RolloutHostCreateNestedManyWithoutHostInput
+}
+
+export type HostUncheckedCreateWithoutActiveRolloutInput = {
+  id?: string
+  name: string
+  labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  secretHash: string
+  agentVersion?: string
+  kernel?: string
+  cgroupMode?: string
+  enrolledAt?: Date | string
+  lastSeenAt?: Date | string | null
+  connectedTo?: string | null
+  desiredVersionId?: string | null
+  appliedVersionId?: string | null
+  appliedDigest?: string | null
+  sentNonce?: string | null
+  sentAt?: Date | string | null
+  ackedAt?: Date | string | null
+  lastNackVersionId?: string | null
+  lastNackReason?: string | null
+  lastNackAt?: Date | string | null
+  reportSeq?: bigint | number
+  events?: Prisma.OutcomeEventUncheckedCreateNestedManyWithoutHostInput
+  rollouts?: Prisma.RolloutHostUncheckedCreateNestedManyWithoutHostInput
+}
+
+export type HostCreateOrConnectWithoutActiveRolloutInput = {
+  where: Prisma.HostWhereUniqueInput
+  create: Prisma.XOR<Prisma.HostCreateWithoutActiveRolloutInput, Prisma.HostUncheckedCreateWithoutActiveRolloutInput>
+}
+
+export type HostCreateManyActiveRolloutInputEnvelope = {
+  data: Prisma.HostCreateManyActiveRolloutInput | Prisma.HostCreateManyActiveRolloutInput[]
+  skipDuplicates?: boolean
+}
+
+export type HostUpsertWithWhereUniqueWithoutActiveRolloutInput = {
+  where: Prisma.HostWhereUniqueInput
+  update: Prisma.XOR<Prisma.HostUpdateWithoutActiveRolloutInput, Prisma.HostUncheckedUpdateWithoutActiveRolloutInput>
+  create: Prisma.XOR<Prisma.HostCreateWithoutActiveRolloutInput, Prisma.HostUncheckedCreateWithoutActiveRolloutInput>
+}
+
+export type HostUpdateWithWhereUniqueWithoutActiveRolloutInput = {
+  where: Prisma.HostWhereUniqueInput
+  data: Prisma.XOR<Prisma.HostUpdateWithoutActiveRolloutInput, Prisma.HostUncheckedUpdateWithoutActiveRolloutInput>
+}
+
+export type HostUpdateManyWithWhereWithoutActiveRolloutInput = {
+  where: Prisma.HostScalarWhereInput
+  data: Prisma.XOR<Prisma.HostUpdateManyMutationInput, Prisma.HostUncheckedUpdateManyWithoutActiveRolloutInput>
+}
+
+export type HostCreateWithoutRolloutsInput = {
+  id?: string
+  name: string
+  labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  secretHash: string
+  agentVersion?: string
+  kernel?: string
+  cgroupMode?: string
+  enrolledAt?: Date | string
+  lastSeenAt?: Date | string | null
+  connectedTo?: string | null
+  appliedDigest?: string | null
+  sentNonce?: string | null
+  sentAt?: Date | string | null
+  ackedAt?: Date | string | null
+  lastNackVersionId?: string | null
+  lastNackReason?: string | null
+  lastNackAt?: Date | string | null
+  reportSeq?: bigint | number
+  desiredVersion?: Prisma.PolicyVersionCreateNestedOneWithoutDesiredByInput
+  appliedVersion?: Prisma.PolicyVersionCreateNestedOneWithoutAppliedByInput
+  activeRollout?: Prisma.RolloutCreateNestedOneWithoutHoldsInput
+  events?: Prisma.OutcomeEventCreateNestedManyWithoutHostInput
+}
+
+export type HostUncheckedCreateWithoutRolloutsInput = {
+  id?: string
+  name: string
+  labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  secretHash: string
+  agentVersion?: string
+  kernel?: string
+  cgroupMode?: string
+  enrolledAt?: Date | string
+  lastSeenAt?: Date | string | null
+  connectedTo?: string | null
+  desiredVersionId?: string | null
+  appliedVersionId?: string | null
+  appliedDigest?: string | null
+  sentNonce?: string | null
+  sentAt?: Date | string | null
+  ackedAt?: Date | string | null
+  lastNackVersionId?: string | null
+  lastNackReason?: string | null
+  lastNackAt?: Date | string | null
+  reportSeq?: bigint | number
+  activeRolloutId?: string | null
+  events?: Prisma.OutcomeEventUncheckedCreateNestedManyWithoutHostInput
+}
+
+export type HostCreateOrConnectWithoutRolloutsInput = {
+  where: Prisma.HostWhereUniqueInput
+  create: Prisma.XOR<Prisma.HostCreateWithoutRolloutsInput, Prisma.HostUncheckedCreateWithoutRolloutsInput>
+}
+
+export type HostUpsertWithoutRolloutsInput = {
+  update: Prisma.XOR<Prisma.HostUpdateWithoutRolloutsInput, Prisma.HostUncheckedUpdateWithoutRolloutsInput>
+  create: Prisma.XOR<Prisma.HostCreateWithoutRolloutsInput, Prisma.HostUncheckedCreateWithoutRolloutsInput>
+  where?: Prisma.HostWhereInput
+}
+
+export type HostUpdateToOneWithWhereWithoutRolloutsInput = {
+  where?: Prisma.HostWhereInput
+  data: Prisma.XOR<Prisma.HostUpdateWithoutRolloutsInput, Prisma.HostUncheckedUpdateWithoutRolloutsInput>
+}
+
+export type HostUpdateWithoutRolloutsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  name?: Prisma.StringFieldUpdateOperationsInput | string
+  labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  secretHash?: Prisma.StringFieldUpdateOperationsInput | string
+  agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
+  kernel?: Prisma.StringFieldUpdateOperationsInput | string
+  cgroupMode?: Prisma.StringFieldUpdateOperationsInput | string
+  enrolledAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  lastSeenAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  connectedTo?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  appliedDigest?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  sentNonce?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  sentAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  ackedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  lastNackVersionId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastNackReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastNackAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  reportSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
+  desiredVersion?: Prisma.PolicyVersionUpdateOneWithoutDesiredByNestedInput
+  appliedVersion?: Prisma.PolicyVersionUpdateOneWithoutAppliedByNestedInput
+  activeRollout?: Prisma.RolloutUpdateOneWithoutHoldsNestedInput
+  events?: Prisma.OutcomeEventUpdateManyWithoutHostNestedInput
+}
+
+export type HostUncheckedUpdateWithoutRolloutsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  name?: Prisma.StringFieldUpdateOperationsInput | string
+  labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  secretHash?: Prisma.StringFieldUpdateOperationsInput | string
+  agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
+  kernel?: Prisma.StringFieldUpdateOperationsInput | string
+  cgroupMode?: Prisma.StringFieldUpdateOperationsInput | string
+  enrolledAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  lastSeenAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  connectedTo?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  desiredVersionId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  appliedVersionId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  appliedDigest?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  sentNonce?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  sentAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  ackedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  lastNackVersionId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastNackReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastNackAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  reportSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
+  activeRolloutId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  events?: Prisma.OutcomeEventUncheckedUpdateManyWithoutHostNestedInput
 }
 
 export type HostCreateManyDesiredVersionInput = {
@@ -1111,6 +1407,7 @@ export type HostCreateManyDesiredVersionInput = {
   lastNackReason?: string | null
   lastNackAt?: Date | string | null
   reportSeq?: bigint | number
+  activeRolloutId?: string | null
 }
 
 export type HostCreateManyAppliedVersionInput = {
@@ -1133,6 +1430,7 @@ export type HostCreateManyAppliedVersionInput = {
   lastNackReason?: string | null
   lastNackAt?: Date | string | null
   reportSeq?: bigint | number
+  activeRolloutId?: string | null
 }
 
 export type HostUpdateWithoutDesiredVersionInput = {
@@ -1155,7 +1453,9 @@ export type HostUpdateWithoutDesiredVersionInput = {
   lastNackAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   reportSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
   appliedVersion?: Prisma.PolicyVersionUpdateOneWithoutAppliedByNestedInput
+  activeRollout?: Prisma.RolloutUpdateOneWithoutHoldsNestedInput
   events?: Prisma.OutcomeEventUpdateManyWithoutHostNestedInput
+  rollouts?: Prisma.RolloutHostUpdateManyWithoutHostNestedInput
 }
 
 export type HostUncheckedUpdateWithoutDesiredVersionInput = {
@@ -1178,7 +1478,9 @@ export type HostUncheckedUpdateWithoutDesiredVersionInput = {
   lastNackReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   lastNackAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   reportSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
+  activeRolloutId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   events?: Prisma.OutcomeEventUncheckedUpdateManyWithoutHostNestedInput
+  rollouts?: Prisma.RolloutHostUncheckedUpdateManyWithoutHostNestedInput
 }
 
 export type HostUncheckedUpdateManyWithoutDesiredVersionInput = {
@@ -1201,6 +1503,7 @@ export type HostUncheckedUpdateManyWithoutDesiredVersionInput = {
   lastNackReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   lastNackAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   reportSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
+  activeRolloutId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
 }
 
 export type HostUpdateWithoutAppliedVersionInput = {
@@ -1223,7 +1526,9 @@ export type HostUpdateWithoutAppliedVersionInput = {
   lastNackAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   reportSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
   desiredVersion?: Prisma.PolicyVersionUpdateOneWithoutDesiredByNestedInput
+  activeRollout?: Prisma.RolloutUpdateOneWithoutHoldsNestedInput
   events?: Prisma.OutcomeEventUpdateManyWithoutHostNestedInput
+  rollouts?: Prisma.RolloutHostUpdateManyWithoutHostNestedInput
 }
 
 export type HostUncheckedUpdateWithoutAppliedVersionInput = {
@@ -1246,7 +1551,9 @@ export type HostUncheckedUpdateWithoutAppliedVersionInput = {
   lastNackReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   lastNackAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   reportSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
+  activeRolloutId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   events?: Prisma.OutcomeEventUncheckedUpdateManyWithoutHostNestedInput
+  rollouts?: Prisma.RolloutHostUncheckedUpdateManyWithoutHostNestedInput
 }
 
 export type HostUncheckedUpdateManyWithoutAppliedVersionInput = {
@@ -1269,6 +1576,103 @@ export type HostUncheckedUpdateManyWithoutAppliedVersionInput = {
   lastNackReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   lastNackAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   reportSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
+  activeRolloutId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+}
+
+export type HostCreateManyActiveRolloutInput = {
+  id?: string
+  name: string
+  labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  secretHash: string
+  agentVersion?: string
+  kernel?: string
+  cgroupMode?: string
+  enrolledAt?: Date | string
+  lastSeenAt?: Date | string | null
+  connectedTo?: string | null
+  desiredVersionId?: string | null
+  appliedVersionId?: string | null
+  appliedDigest?: string | null
+  sentNonce?: string | null
+  sentAt?: Date | string | null
+  ackedAt?: Date | string | null
+  lastNackVersionId?: string | null
+  lastNackReason?: string | null
+  lastNackAt?: Date | string | null
+  reportSeq?: bigint | number
+}
+
+export type HostUpdateWithoutActiveRolloutInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  name?: Prisma.StringFieldUpdateOperationsInput | string
+  labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  secretHash?: Prisma.StringFieldUpdateOperationsInput | string
+  agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
+  kernel?: Prisma.StringFieldUpdateOperationsInput | string
+  cgroupMode?: Prisma.StringFieldUpdateOperationsInput | string
+  enrolledAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  lastSeenAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  connectedTo?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  appliedDigest?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  sentNonce?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  sentAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  ackedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  lastNackVersionId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastNackReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastNackAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  reportSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
+  desiredVersion?: Prisma.PolicyVersionUpdateOneWithoutDesiredByNestedInput
+  appliedVersion?: Prisma.PolicyVersionUpdateOneWithoutAppliedByNestedInput
+  events?: Prisma.OutcomeEventUpdateManyWithoutHostNestedInput
+  rollouts?: Prisma.RolloutHostUpdateManyWithoutHostNestedInput
+}
+
+export type HostUncheckedUpdateWithoutActiveRolloutInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  name?: Prisma.StringFieldUpdateOperationsInput | string
+  labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  secretHash?: Prisma.StringFieldUpdateOperationsInput | string
+  agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
+  kernel?: Prisma.StringFieldUpdateOperationsInput | string
+  cgroupMode?: Prisma.StringFieldUpdateOperationsInput | string
+  enrolledAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  lastSeenAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  connectedTo?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  desiredVersionId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  appliedVersionId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  appliedDigest?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  sentNonce?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  sentAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  ackedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  lastNackVersionId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastNackReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastNackAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  reportSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
+  events?: Prisma.OutcomeEventUncheckedUpdateManyWithoutHostNestedInput
+  rollouts?: Prisma.RolloutHostUncheckedUpdateManyWithoutHostNestedInput
+}
+
+export type HostUncheckedUpdateManyWithoutActiveRolloutInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  name?: Prisma.StringFieldUpdateOperationsInput | string
+  labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  secretHash?: Prisma.StringFieldUpdateOperationsInput | string
+  agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
+  kernel?: Prisma.StringFieldUpdateOperationsInput | string
+  cgroupMode?: Prisma.StringFieldUpdateOperationsInput | string
+  enrolledAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  lastSeenAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  connectedTo?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  desiredVersionId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  appliedVersionId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  appliedDigest?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  sentNonce?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  sentAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  ackedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  lastNackVersionId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastNackReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastNackAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  reportSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
 }
 
 
@@ -1278,10 +1682,12 @@ export type HostUncheckedUpdateManyWithoutAppliedVersionInput = {
 
 export type HostCountOutputType = {
   events: number
+  rollouts: number
 }
 
 export type HostCountOutputTypeSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   events?: boolean | HostCountOutputTypeCountEventsArgs
+  rollouts?: boolean | HostCountOutputTypeCountRolloutsArgs
 }
 
 /**
@@ -1299,6 +1705,13 @@ export type HostCountOutputTypeDefaultArgs<ExtArgs extends runtime.Types.Extensi
  */
 export type HostCountOutputTypeCountEventsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   where?: Prisma.OutcomeEventWhereInput
+}
+
+/**
+ * HostCountOutputType without action
+ */
+export type HostCountOutputTypeCountRolloutsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  where?: Prisma.RolloutHostWhereInput
 }
 
 
@@ -1323,9 +1736,12 @@ export type HostSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = r
   lastNackReason?: boolean
   lastNackAt?: boolean
   reportSeq?: boolean
+  activeRolloutId?: boolean
   desiredVersion?: boolean | Prisma.Host$desiredVersionArgs<ExtArgs>
   appliedVersion?: boolean | Prisma.Host$appliedVersionArgs<ExtArgs>
+  activeRollout?: boolean | Prisma.Host$activeRolloutArgs<ExtArgs>
   events?: boolean | Prisma.Host$eventsArgs<ExtArgs>
+  rollouts?: boolean | Prisma.Host$rolloutsArgs<ExtArgs>
   _count?: boolean | Prisma.HostCountOutputTypeDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["host"]>
 
@@ -1350,8 +1766,10 @@ export type HostSelectCreateManyAndReturn<ExtArgs extends runtime.Types.Extensio
   lastNackReason?: boolean
   lastNackAt?: boolean
   reportSeq?: boolean
+  activeRolloutId?: boolean
   desiredVersion?: boolean | Prisma.Host$desiredVersionArgs<ExtArgs>
   appliedVersion?: boolean | Prisma.Host$appliedVersionArgs<ExtArgs>
+  activeRollout?: boolean | Prisma.Host$activeRolloutArgs<ExtArgs>
 }, ExtArgs["result"]["host"]>
 
 export type HostSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
@@ -1375,8 +1793,10 @@ export type HostSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Extensio
   lastNackReason?: boolean
   lastNackAt?: boolean
   reportSeq?: boolean
+  activeRolloutId?: boolean
   desiredVersion?: boolean | Prisma.Host$desiredVersionArgs<ExtArgs>
   appliedVersion?: boolean | Prisma.Host$appliedVersionArgs<ExtArgs>
+  activeRollout?: boolean | Prisma.Host$activeRolloutArgs<ExtArgs>
 }, ExtArgs["result"]["host"]>
 
 export type HostSelectScalar = {
@@ -1400,22 +1820,27 @@ export type HostSelectScalar = {
   lastNackReason?: boolean
   lastNackAt?: boolean
   reportSeq?: boolean
+  activeRolloutId?: boolean
 }
 
-export type HostOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "name" | "labels" | "secretHash" | "agentVersion" | "kernel" | "cgroupMode" | "enrolledAt" | "lastSeenAt" | "connectedTo" | "desiredVersionId" | "appliedVersionId" | "appliedDigest" | "sentNonce" | "sentAt" | "ackedAt" | "lastNackVersionId" | "lastNackReason" | "lastNackAt" | "reportSeq", ExtArgs["result"]["host"]>
+export type HostOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "name" | "labels" | "secretHash" | "agentVersion" | "kernel" | "cgroupMode" | "enrolledAt" | "lastSeenAt" | "connectedTo" | "desiredVersionId" | "appliedVersionId" | "appliedDigest" | "sentNonce" | "sentAt" | "ackedAt" | "lastNackVersionId" | "lastNackReason" | "lastNackAt" | "reportSeq" | "activeRolloutId", ExtArgs["result"]["host"]>
 export type HostInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   desiredVersion?: boolean | Prisma.Host$desiredVersionArgs<ExtArgs>
   appliedVersion?: boolean | Prisma.Host$appliedVersionArgs<ExtArgs>
+  activeRollout?: boolean | Prisma.Host$activeRolloutArgs<ExtArgs>
   events?: boolean | Prisma.Host$eventsArgs<ExtArgs>
+  rollouts?: boolean | Prisma.Host$rolloutsArgs<ExtArgs>
   _count?: boolean | Prisma.HostCountOutputTypeDefaultArgs<ExtArgs>
 }
 export type HostIncludeCreateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   desiredVersion?: boolean | Prisma.Host$desiredVersionArgs<ExtArgs>
   appliedVersion?: boolean | Prisma.Host$appliedVersionArgs<ExtArgs>
+  activeRollout?: boolean | Prisma.Host$activeRolloutArgs<ExtArgs>
 }
 export type HostIncludeUpdateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   desiredVersion?: boolean | Prisma.Host$desiredVersionArgs<ExtArgs>
   appliedVersion?: boolean | Prisma.Host$appliedVersionArgs<ExtArgs>
+  activeRollout?: boolean | Prisma.Host$activeRolloutArgs<ExtArgs>
 }
 
 export type $HostPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
@@ -1423,7 +1848,9 @@ export type $HostPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs =
   objects: {
     desiredVersion: Prisma.$PolicyVersionPayload<ExtArgs> | null
     appliedVersion: Prisma.$PolicyVersionPayload<ExtArgs> | null
+    activeRollout: Prisma.$RolloutPayload<ExtArgs> | null
     events: Prisma.$OutcomeEventPayload<ExtArgs>[]
+    rollouts: Prisma.$RolloutHostPayload<ExtArgs>[]
   }
   scalars: runtime.Types.Extensions.GetPayloadResult<{
     id: string
@@ -1461,6 +1888,10 @@ export type $HostPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs =
      * Highest report batch sequence number durably queued from this host.
      */
     reportSeq: bigint
+    /**
+     * The rollout that holds this host: it alone sets the desired version meanwhile.
+     */
+    activeRolloutId: string | null
   }, ExtArgs["result"]["host"]>
   composites: {}
 }
@@ -1857,7 +2288,9 @@ export interface Prisma__HostClient<T, Null = never, ExtArgs extends runtime.Typ
   readonly [Symbol.toStringTag]: "PrismaPromise"
   desiredVersion<T extends Prisma.Host$desiredVersionArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.Host$desiredVersionArgs<ExtArgs>>): Prisma.Prisma__PolicyVersionClient<runtime.Types.Result.GetResult<Prisma.$PolicyVersionPayload<ExtArgs>, T, "findUniqueOrThrow", GlobalOmitOptions> | null, null, ExtArgs, GlobalOmitOptions>
   appliedVersion<T extends Prisma.Host$appliedVersionArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.Host$appliedVersionArgs<ExtArgs>>): Prisma.Prisma__PolicyVersionClient<runtime.Types.Result.GetResult<Prisma.$PolicyVersionPayload<ExtArgs>, T, "findUniqueOrThrow", GlobalOmitOptions> | null, null, ExtArgs, GlobalOmitOptions>
+  activeRollout<T extends Prisma.Host$activeRolloutArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.Host$activeRolloutArgs<ExtArgs>>): Prisma.Prisma__RolloutClient<runtime.Types.Result.GetResult<Prisma.$RolloutPayload<ExtArgs>, T, "findUniqueOrThrow", GlobalOmitOptions> | null, null, ExtArgs, GlobalOmitOptions>
   events<T extends Prisma.Host$eventsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.Host$eventsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$OutcomeEventPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
+  rollouts<T extends Prisma.Host$rolloutsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.Host$rolloutsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$RolloutHostPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   /**
    * Attaches callbacks for the resolution and/or rejection of the Promise.
    * @param onfulfilled The callback to execute when the Promise is resolved.
@@ -1907,6 +2340,7 @@ export interface HostFieldRefs {
   readonly lastNackReason: Prisma.FieldRef<"Host", 'String'>
   readonly lastNackAt: Prisma.FieldRef<"Host", 'DateTime'>
   readonly reportSeq: Prisma.FieldRef<"Host", 'BigInt'>
+  readonly activeRolloutId: Prisma.FieldRef<"Host", 'String'>
 }
     
 
@@ -2346,6 +2780,25 @@ export type Host$appliedVersionArgs<ExtArgs extends runtime.Types.Extensions.Int
 }
 
 /**
+ * Host.activeRollout
+ */
+export type Host$activeRolloutArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  /**
+   * Select specific fields to fetch from the Rollout
+   */
+  select?: Prisma.RolloutSelect<ExtArgs> | null
+  /**
+   * Omit specific fields from the Rollout
+   */
+  omit?: Prisma.RolloutOmit<ExtArgs> | null
+  /**
+   * Choose, which related nodes to fetch as well
+   */
+  include?: Prisma.RolloutInclude<ExtArgs> | null
+  where?: Prisma.RolloutWhereInput
+}
+
+/**
  * Host.events
  */
 export type Host$eventsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
@@ -2367,6 +2820,30 @@ export type Host$eventsArgs<ExtArgs extends runtime.Types.Extensions.InternalArg
   take?: number
   skip?: number
   distinct?: Prisma.OutcomeEventScalarFieldEnum | Prisma.OutcomeEventScalarFieldEnum[]
+}
+
+/**
+ * Host.rollouts
+ */
+export type Host$rolloutsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  /**
+   * Select specific fields to fetch from the RolloutHost
+   */
+  select?: Prisma.RolloutHostSelect<ExtArgs> | null
+  /**
+   * Omit specific fields from the RolloutHost
+   */
+  omit?: Prisma.RolloutHostOmit<ExtArgs> | null
+  /**
+   * Choose, which related nodes to fetch as well
+   */
+  include?: Prisma.RolloutHostInclude<ExtArgs> | null
+  where?: Prisma.RolloutHostWhereInput
+  orderBy?: Prisma.RolloutHostOrderByWithRelationInput | Prisma.RolloutHostOrderByWithRelationInput[]
+  cursor?: Prisma.RolloutHostWhereUniqueInput
+  take?: number
+  skip?: number
+  distinct?: Prisma.RolloutHostScalarFieldEnum | Prisma.RolloutHostScalarFieldEnum[]
 }
 
 /**

@@ -187,6 +187,7 @@ export type HostGroupWhereInput = {
   createdAt?: Prisma.DateTimeFilter<"HostGroup"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"HostGroup"> | Date | string
   assignments?: Prisma.AssignmentListRelationFilter
+  rollouts?: Prisma.RolloutListRelationFilter
 }
 
 export type HostGroupOrderByWithRelationInput = {
@@ -197,6 +198,7 @@ export type HostGroupOrderByWithRelationInput = {
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
   assignments?: Prisma.AssignmentOrderByRelationAggregateInput
+  rollouts?: Prisma.RolloutOrderByRelationAggregateInput
 }
 
 export type HostGroupWhereUniqueInput = Prisma.AtLeast<{
@@ -210,6 +212,7 @@ export type HostGroupWhereUniqueInput = Prisma.AtLeast<{
   createdAt?: Prisma.DateTimeFilter<"HostGroup"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"HostGroup"> | Date | string
   assignments?: Prisma.AssignmentListRelationFilter
+  rollouts?: Prisma.RolloutListRelationFilter
 }, "id" | "name">
 
 export type HostGroupOrderByWithAggregationInput = {
@@ -244,6 +247,7 @@ export type HostGroupCreateInput = {
   createdAt?: Date | string
   updatedAt?: Date | string
   assignments?: Prisma.AssignmentCreateNestedManyWithoutGroupInput
+  rollouts?: Prisma.RolloutCreateNestedManyWithoutGroupInput
 }
 
 export type HostGroupUncheckedCreateInput = {
@@ -254,6 +258,7 @@ export type HostGroupUncheckedCreateInput = {
   createdAt?: Date | string
   updatedAt?: Date | string
   assignments?: Prisma.AssignmentUncheckedCreateNestedManyWithoutGroupInput
+  rollouts?: Prisma.RolloutUncheckedCreateNestedManyWithoutGroupInput
 }
 
 export type HostGroupUpdateInput = {
@@ -264,6 +269,7 @@ export type HostGroupUpdateInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   assignments?: Prisma.AssignmentUpdateManyWithoutGroupNestedInput
+  rollouts?: Prisma.RolloutUpdateManyWithoutGroupNestedInput
 }
 
 export type HostGroupUncheckedUpdateInput = {
@@ -274,6 +280,7 @@ export type HostGroupUncheckedUpdateInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   assignments?: Prisma.AssignmentUncheckedUpdateManyWithoutGroupNestedInput
+  rollouts?: Prisma.RolloutUncheckedUpdateManyWithoutGroupNestedInput
 }
 
 export type HostGroupCreateManyInput = {
@@ -347,6 +354,20 @@ export type HostGroupUpdateOneRequiredWithoutAssignmentsNestedInput = {
   update?: Prisma.XOR<Prisma.XOR<Prisma.HostGroupUpdateToOneWithWhereWithoutAssignmentsInput, Prisma.HostGroupUpdateWithoutAssignmentsInput>, Prisma.HostGroupUncheckedUpdateWithoutAssignmentsInput>
 }
 
+export type HostGroupCreateNestedOneWithoutRolloutsInput = {
+  create?: Prisma.XOR<Prisma.HostGroupCreateWithoutRolloutsInput, Prisma.HostGroupUncheckedCreateWithoutRolloutsInput>
+  connectOrCreate?: Prisma.HostGroupCreateOrConnectWithoutRolloutsInput
+  connect?: Prisma.HostGroupWhereUniqueInput
+}
+
+export type HostGroupUpdateOneRequiredWithoutRolloutsNestedInput = {
+  create?: Prisma.XOR<Prisma.HostGroupCreateWithoutRolloutsInput, Prisma.HostGroupUncheckedCreateWithoutRolloutsInput>
+  connectOrCreate?: Prisma.HostGroupCreateOrConnectWithoutRolloutsInput
+  upsert?: Prisma.HostGroupUpsertWithoutRolloutsInput
+  connect?: Prisma.HostGroupWhereUniqueInput
+  update?: Prisma.XOR<Prisma.XOR<Prisma.HostGroupUpdateToOneWithWhereWithoutRolloutsInput, Prisma.HostGroupUpdateWithoutRolloutsInput>, Prisma.HostGroupUncheckedUpdateWithoutRolloutsInput>
+}
+
 export type HostGroupCreateWithoutAssignmentsInput = {
   id?: string
   name: string
@@ -354,6 +375,7 @@ export type HostGroupCreateWithoutAssignmentsInput = {
   description?: string
   createdAt?: Date | string
   updatedAt?: Date | string
+  rollouts?: Prisma.RolloutCreateNestedManyWithoutGroupInput
 }
 
 export type HostGroupUncheckedCreateWithoutAssignmentsInput = {
@@ -363,6 +385,7 @@ export type HostGroupUncheckedCreateWithoutAssignmentsInput = {
   description?: string
   createdAt?: Date | string
   updatedAt?: Date | string
+  rollouts?: Prisma.RolloutUncheckedCreateNestedManyWithoutGroupInput
 }
 
 export type HostGroupCreateOrConnectWithoutAssignmentsInput = {
@@ -388,6 +411,7 @@ export type HostGroupUpdateWithoutAssignmentsInput = {
   description?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  rollouts?: Prisma.RolloutUpdateManyWithoutGroupNestedInput
 }
 
 export type HostGroupUncheckedUpdateWithoutAssignmentsInput = {
@@ -397,6 +421,63 @@ export type HostGroupUncheckedUpdateWithoutAssignmentsInput = {
   description?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  rollouts?: Prisma.RolloutUncheckedUpdateManyWithoutGroupNestedInput
+}
+
+export type HostGroupCreateWithoutRolloutsInput = {
+  id?: string
+  name: string
+  selector: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  description?: string
+  createdAt?: Date | string
+  updatedAt?: Date | string
+  assignments?: Prisma.AssignmentCreateNestedManyWithoutGroupInput
+}
+
+export type HostGroupUncheckedCreateWithoutRolloutsInput = {
+  id?: string
+  name: string
+  selector: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  description?: string
+  createdAt?: Date | string
+  updatedAt?: Date | string
+  assignments?: Prisma.AssignmentUncheckedCreateNestedManyWithoutGroupInput
+}
+
+export type HostGroupCreateOrConnectWithoutRolloutsInput = {
+  where: Prisma.HostGroupWhereUniqueInput
+  create: Prisma.XOR<Prisma.HostGroupCreateWithoutRolloutsInput, Prisma.HostGroupUncheckedCreateWithoutRolloutsInput>
+}
+
+export type HostGroupUpsertWithoutRolloutsInput = {
+  update: Prisma.XOR<Prisma.HostGroupUpdateWithoutRolloutsInput, Prisma.HostGroupUncheckedUpdateWithoutRolloutsInput>
+  create: Prisma.XOR<Prisma.HostGroupCreateWithoutRolloutsInput, Prisma.HostGroupUncheckedCreateWithoutRolloutsInput>
+  where?: Prisma.HostGroupWhereInput
+}
+
+export type HostGroupUpdateToOneWithWhereWithoutRolloutsInput = {
+  where?: Prisma.HostGroupWhereInput
+  data: Prisma.XOR<Prisma.HostGroupUpdateWithoutRolloutsInput, Prisma.HostGroupUncheckedUpdateWithoutRolloutsInput>
+}
+
+export type HostGroupUpdateWithoutRolloutsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  name?: Prisma.StringFieldUpdateOperationsInput | string
+  selector?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  description?: Prisma.StringFieldUpdateOperationsInput | string
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  assignments?: Prisma.AssignmentUpdateManyWithoutGroupNestedInput
+}
+
+export type HostGroupUncheckedUpdateWithoutRolloutsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  name?: Prisma.StringFieldUpdateOperationsInput | string
+  selector?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  description?: Prisma.StringFieldUpdateOperationsInput | string
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  assignments?: Prisma.AssignmentUncheckedUpdateManyWithoutGroupNestedInput
 }
 
 
@@ -406,10 +487,12 @@ export type HostGroupUncheckedUpdateWithoutAssignmentsInput = {
 
 export type HostGroupCountOutputType = {
   assignments: number
+  rollouts: number
 }
 
 export type HostGroupCountOutputTypeSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   assignments?: boolean | HostGroupCountOutputTypeCountAssignmentsArgs
+  rollouts?: boolean | HostGroupCountOutputTypeCountRolloutsArgs
 }
 
 /**
@@ -429,6 +512,13 @@ export type HostGroupCountOutputTypeCountAssignmentsArgs<ExtArgs extends runtime
   where?: Prisma.AssignmentWhereInput
 }
 
+/**
+ * HostGroupCountOutputType without action
+ */
+export type HostGroupCountOutputTypeCountRolloutsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  where?: Prisma.RolloutWhereInput
+}
+
 
 export type HostGroupSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
   id?: boolean
@@ -438,6 +528,7 @@ export type HostGroupSelect<ExtArgs extends runtime.Types.Extensions.InternalArg
   createdAt?: boolean
   updatedAt?: boolean
   assignments?: boolean | Prisma.HostGroup$assignmentsArgs<ExtArgs>
+  rollouts?: boolean | Prisma.HostGroup$rolloutsArgs<ExtArgs>
   _count?: boolean | Prisma.HostGroupCountOutputTypeDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["hostGroup"]>
 
@@ -471,6 +562,7 @@ export type HostGroupSelectScalar = {
 export type HostGroupOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "name" | "selector" | "description" | "createdAt" | "updatedAt", ExtArgs["result"]["hostGroup"]>
 export type HostGroupInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   assignments?: boolean | Prisma.HostGroup$assignmentsArgs<ExtArgs>
+  rollouts?: boolean | Prisma.HostGroup$rolloutsArgs<ExtArgs>
   _count?: boolean | Prisma.HostGroupCountOutputTypeDefaultArgs<ExtArgs>
 }
 export type HostGroupIncludeCreateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {}
@@ -480,6 +572,7 @@ export type $HostGroupPayload<ExtArgs extends runtime.Types.Extensions.InternalA
   name: "HostGroup"
   objects: {
     assignments: Prisma.$AssignmentPayload<ExtArgs>[]
+    rollouts: Prisma.$RolloutPayload<ExtArgs>[]
   }
   scalars: runtime.Types.Extensions.GetPayloadResult<{
     id: string
@@ -883,6 +976,7 @@ readonly fields: HostGroupFieldRefs;
 export interface Prisma__HostGroupClient<T, Null = never, ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs, GlobalOmitOptions = {}> extends Prisma.PrismaPromise<T> {
   readonly [Symbol.toStringTag]: "PrismaPromise"
   assignments<T extends Prisma.HostGroup$assignmentsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.HostGroup$assignmentsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$AssignmentPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
+  rollouts<T extends Prisma.HostGroup$rolloutsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.HostGroup$rolloutsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$RolloutPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   /**
    * Attaches callbacks for the resolution and/or rejection of the Promise.
    * @param onfulfilled The callback to execute when the Promise is resolved.
@@ -1332,6 +1426,30 @@ export type HostGroup$assignmentsArgs<ExtArgs extends runtime.Types.Extensions.I
   take?: number
   skip?: number
   distinct?: Prisma.AssignmentScalarFieldEnum | Prisma.AssignmentScalarFieldEnum[]
+}
+
+/**
+ * HostGroup.rollouts
+ */
+export type HostGroup$rolloutsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  /**
+   * Select specific fields to fetch from the Rollout
+   */
+  select?: Prisma.RolloutSelect<ExtArgs> | null
+  /**
+   * Omit specific fields from the Rollout
+   */
+  omit?: Prisma.RolloutOmit<ExtArgs> | null
+  /**
+   * Choose, which related nodes to fetch as well
+   */
+  include?: Prisma.RolloutInclude<ExtArgs> | null
+  where?: Prisma.RolloutWhereInput
+  orderBy?: Prisma.RolloutOrderByWithRelationInput | Prisma.RolloutOrderByWithRelationInput[]
+  cursor?: Prisma.RolloutWhereUniqueInput
+  take?: number
+  skip?: number
+  distinct?: Prisma.RolloutScalarFieldEnum | Prisma.RolloutScalarFieldEnum[]
 }
 
 /**

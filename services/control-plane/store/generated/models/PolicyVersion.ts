@@ -248,6 +248,7 @@ export type PolicyVersionWhereInput = {
   desiredBy?: Prisma.HostListRelationFilter
   appliedBy?: Prisma.HostListRelationFilter
   assignments?: Prisma.AssignmentListRelationFilter
+  rollouts?: Prisma.RolloutListRelationFilter
 }
 
 export type PolicyVersionOrderByWithRelationInput = {
@@ -264,6 +265,7 @@ export type PolicyVersionOrderByWithRelationInput = {
   desiredBy?: Prisma.HostOrderByRelationAggregateInput
   appliedBy?: Prisma.HostOrderByRelationAggregateInput
   assignments?: Prisma.AssignmentOrderByRelationAggregateInput
+  rollouts?: Prisma.RolloutOrderByRelationAggregateInput
 }
 
 export type PolicyVersionWhereUniqueInput = Prisma.AtLeast<{
@@ -284,6 +286,7 @@ export type PolicyVersionWhereUniqueInput = Prisma.AtLeast<{
   desiredBy?: Prisma.HostListRelationFilter
   appliedBy?: Prisma.HostListRelationFilter
   assignments?: Prisma.AssignmentListRelationFilter
+  rollouts?: Prisma.RolloutListRelationFilter
 }, "id" | "policyId_version">
 
 export type PolicyVersionOrderByWithAggregationInput = {
@@ -331,6 +334,7 @@ export type PolicyVersionCreateInput = {
   desiredBy?: Prisma.HostCreateNestedManyWithoutDesiredVersionInput
   appliedBy?: Prisma.HostCreateNestedManyWithoutAppliedVersionInput
   assignments?: Prisma.AssignmentCreateNestedManyWithoutPolicyVersionInput
+  rollouts?: Prisma.RolloutCreateNestedManyWithoutVersionInput
 }
 
 export type PolicyVersionUncheckedCreateInput = {
@@ -346,6 +350,7 @@ export type PolicyVersionUncheckedCreateInput = {
   desiredBy?: Prisma.HostUncheckedCreateNestedManyWithoutDesiredVersionInput
   appliedBy?: Prisma.HostUncheckedCreateNestedManyWithoutAppliedVersionInput
   assignments?: Prisma.AssignmentUncheckedCreateNestedManyWithoutPolicyVersionInput
+  rollouts?: Prisma.RolloutUncheckedCreateNestedManyWithoutVersionInput
 }
 
 export type PolicyVersionUpdateInput = {
@@ -361,6 +366,7 @@ export type PolicyVersionUpdateInput = {
   desiredBy?: Prisma.HostUpdateManyWithoutDesiredVersionNestedInput
   appliedBy?: Prisma.HostUpdateManyWithoutAppliedVersionNestedInput
   assignments?: Prisma.AssignmentUpdateManyWithoutPolicyVersionNestedInput
+  rollouts?: Prisma.RolloutUpdateManyWithoutVersionNestedInput
 }
 
 export type PolicyVersionUncheckedUpdateInput = {
@@ -376,6 +382,7 @@ export type PolicyVersionUncheckedUpdateInput = {
   desiredBy?: Prisma.HostUncheckedUpdateManyWithoutDesiredVersionNestedInput
   appliedBy?: Prisma.HostUncheckedUpdateManyWithoutAppliedVersionNestedInput
   assignments?: Prisma.AssignmentUncheckedUpdateManyWithoutPolicyVersionNestedInput
+  rollouts?: Prisma.RolloutUncheckedUpdateManyWithoutVersionNestedInput
 }
 
 export type PolicyVersionCreateManyInput = {
@@ -576,6 +583,20 @@ export type PolicyVersionUpdateOneRequiredWithoutAssignmentsNestedInput = {
   update?: Prisma.XOR<Prisma.XOR<Prisma.PolicyVersionUpdateToOneWithWhereWithoutAssignmentsInput, Prisma.PolicyVersionUpdateWithoutAssignmentsInput>, Prisma.PolicyVersionUncheckedUpdateWithoutAssignmentsInput>
 }
 
+export type PolicyVersionCreateNestedOneWithoutRolloutsInput = {
+  create?: Prisma.XOR<Prisma.PolicyVersionCreateWithoutRolloutsInput, Prisma.PolicyVersionUncheckedCreateWithoutRolloutsInput>
+  connectOrCreate?: Prisma.PolicyVersionCreateOrConnectWithoutRolloutsInput
+  connect?: Prisma.PolicyVersionWhereUniqueInput
+}
+
+export type PolicyVersionUpdateOneRequiredWithoutRolloutsNestedInput = {
+  create?: Prisma.XOR<Prisma.PolicyVersionCreateWithoutRolloutsInput, Prisma.PolicyVersionUncheckedCreateWithoutRolloutsInput>
+  connectOrCreate?: Prisma.PolicyVersionCreateOrConnectWithoutRolloutsInput
+  upsert?: Prisma.PolicyVersionUpsertWithoutRolloutsInput
+  connect?: Prisma.PolicyVersionWhereUniqueInput
+  update?: Prisma.XOR<Prisma.XOR<Prisma.PolicyVersionUpdateToOneWithWhereWithoutRolloutsInput, Prisma.PolicyVersionUpdateWithoutRolloutsInput>, Prisma.PolicyVersionUncheckedUpdateWithoutRolloutsInput>
+}
+
 export type PolicyVersionCreateWithoutPolicyInput = {
   id?: string
   version: number
@@ -588,6 +609,7 @@ export type PolicyVersionCreateWithoutPolicyInput = {
   desiredBy?: Prisma.HostCreateNestedManyWithoutDesiredVersionInput
   appliedBy?: Prisma.HostCreateNestedManyWithoutAppliedVersionInput
   assignments?: Prisma.AssignmentCreateNestedManyWithoutPolicyVersionInput
+  rollouts?: Prisma.RolloutCreateNestedManyWithoutVersionInput
 }
 
 export type PolicyVersionUncheckedCreateWithoutPolicyInput = {
@@ -602,6 +624,7 @@ export type PolicyVersionUncheckedCreateWithoutPolicyInput = {
   desiredBy?: Prisma.HostUncheckedCreateNestedManyWithoutDesiredVersionInput
   appliedBy?: Prisma.HostUncheckedCreateNestedManyWithoutAppliedVersionInput
   assignments?: Prisma.AssignmentUncheckedCreateNestedManyWithoutPolicyVersionInput
+  rollouts?: Prisma.RolloutUncheckedCreateNestedManyWithoutVersionInput
 }
 
 export type PolicyVersionCreateOrConnectWithoutPolicyInput = {
@@ -657,6 +680,7 @@ export type PolicyVersionCreateWithoutDesiredByInput = {
   policy: Prisma.PolicyCreateNestedOneWithoutVersionsInput
   appliedBy?: Prisma.HostCreateNestedManyWithoutAppliedVersionInput
   assignments?: Prisma.AssignmentCreateNestedManyWithoutPolicyVersionInput
+  rollouts?: Prisma.RolloutCreateNestedManyWithoutVersionInput
 }
 
 export type PolicyVersionUncheckedCreateWithoutDesiredByInput = {
@@ -671,6 +695,7 @@ export type PolicyVersionUncheckedCreateWithoutDesiredByInput = {
   createdAt?: Date | string
   appliedBy?: Prisma.HostUncheckedCreateNestedManyWithoutAppliedVersionInput
   assignments?: Prisma.AssignmentUncheckedCreateNestedManyWithoutPolicyVersionInput
+  rollouts?: Prisma.RolloutUncheckedCreateNestedManyWithoutVersionInput
 }
 
 export type PolicyVersionCreateOrConnectWithoutDesiredByInput = {
@@ -690,6 +715,7 @@ export type PolicyVersionCreateWithoutAppliedByInput = {
   policy: Prisma.PolicyCreateNestedOneWithoutVersionsInput
   desiredBy?: Prisma.HostCreateNestedManyWithoutDesiredVersionInput
   assignments?: Prisma.AssignmentCreateNestedManyWithoutPolicyVersionInput
+  rollouts?: Prisma.RolloutCreateNestedManyWithoutVersionInput
 }
 
 export type PolicyVersionUncheckedCreateWithoutAppliedByInput = {
@@ -704,6 +730,7 @@ export type PolicyVersionUncheckedCreateWithoutAppliedByInput = {
   createdAt?: Date | string
   desiredBy?: Prisma.HostUncheckedCreateNestedManyWithoutDesiredVersionInput
   assignments?: Prisma.AssignmentUncheckedCreateNestedManyWithoutPolicyVersionInput
+  rollouts?: Prisma.RolloutUncheckedCreateNestedManyWithoutVersionInput
 }
 
 export type PolicyVersionCreateOrConnectWithoutAppliedByInput = {
@@ -734,6 +761,7 @@ export type PolicyVersionUpdateWithoutDesiredByInput = {
   policy?: Prisma.PolicyUpdateOneRequiredWithoutVersionsNestedInput
   appliedBy?: Prisma.HostUpdateManyWithoutAppliedVersionNestedInput
   assignments?: Prisma.AssignmentUpdateManyWithoutPolicyVersionNestedInput
+  rollouts?: Prisma.RolloutUpdateManyWithoutVersionNestedInput
 }
 
 export type PolicyVersionUncheckedUpdateWithoutDesiredByInput = {
@@ -748,6 +776,7 @@ export type PolicyVersionUncheckedUpdateWithoutDesiredByInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   appliedBy?: Prisma.HostUncheckedUpdateManyWithoutAppliedVersionNestedInput
   assignments?: Prisma.AssignmentUncheckedUpdateManyWithoutPolicyVersionNestedInput
+  rollouts?: Prisma.RolloutUncheckedUpdateManyWithoutVersionNestedInput
 }
 
 export type PolicyVersionUpsertWithoutAppliedByInput = {
@@ -773,6 +802,7 @@ export type PolicyVersionUpdateWithoutAppliedByInput = {
   policy?: Prisma.PolicyUpdateOneRequiredWithoutVersionsNestedInput
   desiredBy?: Prisma.HostUpdateManyWithoutDesiredVersionNestedInput
   assignments?: Prisma.AssignmentUpdateManyWithoutPolicyVersionNestedInput
+  rollouts?: Prisma.RolloutUpdateManyWithoutVersionNestedInput
 }
 
 export type PolicyVersionUncheckedUpdateWithoutAppliedByInput = {
@@ -787,6 +817,7 @@ export type PolicyVersionUncheckedUpdateWithoutAppliedByInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   desiredBy?: Prisma.HostUncheckedUpdateManyWithoutDesiredVersionNestedInput
   assignments?: Prisma.AssignmentUncheckedUpdateManyWithoutPolicyVersionNestedInput
+  rollouts?: Prisma.RolloutUncheckedUpdateManyWithoutVersionNestedInput
 }
 
 export type PolicyVersionCreateWithoutAssignmentsInput = {
@@ -801,6 +832,7 @@ export type PolicyVersionCreateWithoutAssignmentsInput = {
   policy: Prisma.PolicyCreateNestedOneWithoutVersionsInput
   desiredBy?: Prisma.HostCreateNestedManyWithoutDesiredVersionInput
   appliedBy?: Prisma.HostCreateNestedManyWithoutAppliedVersionInput
+  rollouts?: Prisma.RolloutCreateNestedManyWithoutVersionInput
 }
 
 export type PolicyVersionUncheckedCreateWithoutAssignmentsInput = {
@@ -815,6 +847,7 @@ export type PolicyVersionUncheckedCreateWithoutAssignmentsInput = {
   createdAt?: Date | string
   desiredBy?: Prisma.HostUncheckedCreateNestedManyWithoutDesiredVersionInput
   appliedBy?: Prisma.HostUncheckedCreateNestedManyWithoutAppliedVersionInput
+  rollouts?: Prisma.RolloutUncheckedCreateNestedManyWithoutVersionInput
 }
 
 export type PolicyVersionCreateOrConnectWithoutAssignmentsInput = {
@@ -845,6 +878,7 @@ export type PolicyVersionUpdateWithoutAssignmentsInput = {
   policy?: Prisma.PolicyUpdateOneRequiredWithoutVersionsNestedInput
   desiredBy?: Prisma.HostUpdateManyWithoutDesiredVersionNestedInput
   appliedBy?: Prisma.HostUpdateManyWithoutAppliedVersionNestedInput
+  rollouts?: Prisma.RolloutUpdateManyWithoutVersionNestedInput
 }
 
 export type PolicyVersionUncheckedUpdateWithoutAssignmentsInput = {
@@ -859,6 +893,83 @@ export type PolicyVersionUncheckedUpdateWithoutAssignmentsInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   desiredBy?: Prisma.HostUncheckedUpdateManyWithoutDesiredVersionNestedInput
   appliedBy?: Prisma.HostUncheckedUpdateManyWithoutAppliedVersionNestedInput
+  rollouts?: Prisma.RolloutUncheckedUpdateManyWithoutVersionNestedInput
+}
+
+export type PolicyVersionCreateWithoutRolloutsInput = {
+  id?: string
+  version: number
+  document: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  source: string
+  digest: string
+  author: string
+  message?: string
+  createdAt?: Date | string
+  policy: Prisma.PolicyCreateNestedOneWithoutVersionsInput
+  desiredBy?: Prisma.HostCreateNestedManyWithoutDesiredVersionInput
+  appliedBy?: Prisma.HostCreateNestedManyWithoutAppliedVersionInput
+  assignments?: Prisma.AssignmentCreateNestedManyWithoutPolicyVersionInput
+}
+
+export type PolicyVersionUncheckedCreateWithoutRolloutsInput = {
+  id?: string
+  policyId: string
+  version: number
+  document: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  source: string
+  digest: string
+  author: string
+  message?: string
+  createdAt?: Date | string
+  desiredBy?: Prisma.HostUncheckedCreateNestedManyWithoutDesiredVersionInput
+  appliedBy?: Prisma.HostUncheckedCreateNestedManyWithoutAppliedVersionInput
+  assignments?: Prisma.AssignmentUncheckedCreateNestedManyWithoutPolicyVersionInput
+}
+
+export type PolicyVersionCreateOrConnectWithoutRolloutsInput = {
+  where: Prisma.PolicyVersionWhereUniqueInput
+  create: Prisma.XOR<Prisma.PolicyVersionCreateWithoutRolloutsInput, Prisma.PolicyVersionUncheckedCreateWithoutRolloutsInput>
+}
+
+export type PolicyVersionUpsertWithoutRolloutsInput = {
+  update: Prisma.XOR<Prisma.PolicyVersionUpdateWithoutRolloutsInput, Prisma.PolicyVersionUncheckedUpdateWithoutRolloutsInput>
+  create: Prisma.XOR<Prisma.PolicyVersionCreateWithoutRolloutsInput, Prisma.PolicyVersionUncheckedCreateWithoutRolloutsInput>
+  where?: Prisma.PolicyVersionWhereInput
+}
+
+export type PolicyVersionUpdateToOneWithWhereWithoutRolloutsInput = {
+  where?: Prisma.PolicyVersionWhereInput
+  data: Prisma.XOR<Prisma.PolicyVersionUpdateWithoutRolloutsInput, Prisma.PolicyVersionUncheckedUpdateWithoutRolloutsInput>
+}
+
+export type PolicyVersionUpdateWithoutRolloutsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  version?: Prisma.IntFieldUpdateOperationsInput | number
+  document?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  source?: Prisma.StringFieldUpdateOperationsInput | string
+  digest?: Prisma.StringFieldUpdateOperationsInput | string
+  author?: Prisma.StringFieldUpdateOperationsInput | string
+  message?: Prisma.StringFieldUpdateOperationsInput | string
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  policy?: Prisma.PolicyUpdateOneRequiredWithoutVersionsNestedInput
+  desiredBy?: Prisma.HostUpdateManyWithoutDesiredVersionNestedInput
+  appliedBy?: Prisma.HostUpdateManyWithoutAppliedVersionNestedInput
+  assignments?: Prisma.AssignmentUpdateManyWithoutPolicyVersionNestedInput
+}
+
+export type PolicyVersionUncheckedUpdateWithoutRolloutsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  policyId?: Prisma.StringFieldUpdateOperationsInput | string
+  version?: Prisma.IntFieldUpdateOperationsInput | number
+  document?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  source?: Prisma.StringFieldUpdateOperationsInput | string
+  digest?: Prisma.StringFieldUpdateOperationsInput | string
+  author?: Prisma.StringFieldUpdateOperationsInput | string
+  message?: Prisma.StringFieldUpdateOperationsInput | string
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  desiredBy?: Prisma.HostUncheckedUpdateManyWithoutDesiredVersionNestedInput
+  appliedBy?: Prisma.HostUncheckedUpdateManyWithoutAppliedVersionNestedInput
+  assignments?: Prisma.AssignmentUncheckedUpdateManyWithoutPolicyVersionNestedInput
 }
 
 export type PolicyVersionCreateManyPolicyInput = {
@@ -884,6 +995,7 @@ export type PolicyVersionUpdateWithoutPolicyInput = {
   desiredBy?: Prisma.HostUpdateManyWithoutDesiredVersionNestedInput
   appliedBy?: Prisma.HostUpdateManyWithoutAppliedVersionNestedInput
   assignments?: Prisma.AssignmentUpdateManyWithoutPolicyVersionNestedInput
+  rollouts?: Prisma.RolloutUpdateManyWithoutVersionNestedInput
 }
 
 export type PolicyVersionUncheckedUpdateWithoutPolicyInput = {
@@ -898,6 +1010,7 @@ export type PolicyVersionUncheckedUpdateWithoutPolicyInput = {
   desiredBy?: Prisma.HostUncheckedUpdateManyWithoutDesiredVersionNestedInput
   appliedBy?: Prisma.HostUncheckedUpdateManyWithoutAppliedVersionNestedInput
   assignments?: Prisma.AssignmentUncheckedUpdateManyWithoutPolicyVersionNestedInput
+  rollouts?: Prisma.RolloutUncheckedUpdateManyWithoutVersionNestedInput
 }
 
 export type PolicyVersionUncheckedUpdateManyWithoutPolicyInput = {
@@ -920,12 +1033,14 @@ export type PolicyVersionCountOutputType = {
   desiredBy: number
   appliedBy: number
   assignments: number
+  rollouts: number
 }
 
 export type PolicyVersionCountOutputTypeSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   desiredBy?: boolean | PolicyVersionCountOutputTypeCountDesiredByArgs
   appliedBy?: boolean | PolicyVersionCountOutputTypeCountAppliedByArgs
   assignments?: boolean | PolicyVersionCountOutputTypeCountAssignmentsArgs
+  rollouts?: boolean | PolicyVersionCountOutputTypeCountRolloutsArgs
 }
 
 /**
@@ -959,6 +1074,13 @@ export type PolicyVersionCountOutputTypeCountAssignmentsArgs<ExtArgs extends run
   where?: Prisma.AssignmentWhereInput
 }
 
+/**
+ * PolicyVersionCountOutputType without action
+ */
+export type PolicyVersionCountOutputTypeCountRolloutsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  where?: Prisma.RolloutWhereInput
+}
+
 
 export type PolicyVersionSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
   id?: boolean
@@ -974,6 +1096,7 @@ export type PolicyVersionSelect<ExtArgs extends runtime.Types.Extensions.Interna
   desiredBy?: boolean | Prisma.PolicyVersion$desiredByArgs<ExtArgs>
   appliedBy?: boolean | Prisma.PolicyVersion$appliedByArgs<ExtArgs>
   assignments?: boolean | Prisma.PolicyVersion$assignmentsArgs<ExtArgs>
+  rollouts?: boolean | Prisma.PolicyVersion$rolloutsArgs<ExtArgs>
   _count?: boolean | Prisma.PolicyVersionCountOutputTypeDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["policyVersion"]>
 
@@ -1021,6 +1144,7 @@ export type PolicyVersionInclude<ExtArgs extends runtime.Types.Extensions.Intern
   desiredBy?: boolean | Prisma.PolicyVersion$desiredByArgs<ExtArgs>
   appliedBy?: boolean | Prisma.PolicyVersion$appliedByArgs<ExtArgs>
   assignments?: boolean | Prisma.PolicyVersion$assignmentsArgs<ExtArgs>
+  rollouts?: boolean | Prisma.PolicyVersion$rolloutsArgs<ExtArgs>
   _count?: boolean | Prisma.PolicyVersionCountOutputTypeDefaultArgs<ExtArgs>
 }
 export type PolicyVersionIncludeCreateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
@@ -1037,6 +1161,7 @@ export type $PolicyVersionPayload<ExtArgs extends runtime.Types.Extensions.Inter
     desiredBy: Prisma.$HostPayload<ExtArgs>[]
     appliedBy: Prisma.$HostPayload<ExtArgs>[]
     assignments: Prisma.$AssignmentPayload<ExtArgs>[]
+    rollouts: Prisma.$RolloutPayload<ExtArgs>[]
   }
   scalars: runtime.Types.Extensions.GetPayloadResult<{
     id: string
@@ -1458,6 +1583,7 @@ export interface Prisma__PolicyVersionClient<T, Null = never, ExtArgs extends ru
   desiredBy<T extends Prisma.PolicyVersion$desiredByArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.PolicyVersion$desiredByArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$HostPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   appliedBy<T extends Prisma.PolicyVersion$appliedByArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.PolicyVersion$appliedByArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$HostPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   assignments<T extends Prisma.PolicyVersion$assignmentsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.PolicyVersion$assignmentsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$AssignmentPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
+  rollouts<T extends Prisma.PolicyVersion$rolloutsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.PolicyVersion$rolloutsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$RolloutPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   /**
    * Attaches callbacks for the resolution and/or rejection of the Promise.
    * @param onfulfilled The callback to execute when the Promise is resolved.
@@ -1966,6 +2092,30 @@ export type PolicyVersion$assignmentsArgs<ExtArgs extends runtime.Types.Extensio
   take?: number
   skip?: number
   distinct?: Prisma.AssignmentScalarFieldEnum | Prisma.AssignmentScalarFieldEnum[]
+}
+
+/**
+ * PolicyVersion.rollouts
+ */
+export type PolicyVersion$rolloutsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  /**
+   * Select specific fields to fetch from the Rollout
+   */
+  select?: Prisma.RolloutSelect<ExtArgs> | null
+  /**
+   * Omit specific fields from the Rollout
+   */
+  omit?: Prisma.RolloutOmit<ExtArgs> | null
+  /**
+   * Choose, which related nodes to fetch as well
+   */
+  include?: Prisma.RolloutInclude<ExtArgs> | null
+  where?: Prisma.RolloutWhereInput
+  orderBy?: Prisma.RolloutOrderByWithRelationInput | Prisma.RolloutOrderByWithRelationInput[]
+  cursor?: Prisma.RolloutWhereUniqueInput
+  take?: number
+  skip?: number
+  distinct?: Prisma.RolloutScalarFieldEnum | Prisma.RolloutScalarFieldEnum[]
 }
 
 /**
