@@ -10715,7 +10715,8 @@ function analyse(source, timeout) {
   return {
     ok: false,
     timedOut,
-    message: `regex ${JSON.stringify(source)} could not be shown safe${timedOut ? ` within ${timeout} ms` : ` (${result2.status === "unknown" ? result2.error.kind : "error"})`}`,
+    // The limits, not the time left when it ran out: the same document gets the same message.
+    message: `regex ${JSON.stringify(source)} could not be shown safe${timedOut ? ` within ${REGEX_TIMEOUT_MS} ms (${REGEX_BUDGET_MS} ms for all of a document's patterns)` : ` (${result2.status === "unknown" ? result2.error.kind : "error"})`}`,
     hint: "simplify the pattern: fewer nested or bounded repetitions"
   };
 }

@@ -5077,7 +5077,8 @@ function analyse(source, timeout) {
   return {
     ok: false,
     timedOut,
-    message: `regex ${JSON.stringify(source)} could not be shown safe${timedOut ? ` within ${timeout} ms` : ` (${result.status === "unknown" ? result.error.kind : "error"})`}`,
+    // The limits, not the time left when it ran out: the same document gets the same message.
+    message: `regex ${JSON.stringify(source)} could not be shown safe${timedOut ? ` within ${REGEX_TIMEOUT_MS} ms (${REGEX_BUDGET_MS} ms for all of a document's patterns)` : ` (${result.status === "unknown" ? result.error.kind : "error"})`}`,
     hint: "simplify the pattern: fewer nested or bounded repetitions"
   };
 }

@@ -100,6 +100,25 @@ describe('v2 read', () => {
     expect(m?.oomGroup).toBe(false);
   });
 
+  it('limit() gives a memcg\'s own memory.max (null for "max" and the root), as read() does', () => {
+    const d = driver();
+    expect(d.limit?.(JOB_A)).toBe(d.read(JOB_A)?.limit);
+    expect(d.limit?.('/batch.slice')).toBe(17179869184);
+    expect(d.limit?.('/batch.slice/job-b.scope')).toBeNull();
+    expect(d.limit?.('/')).toBeNull();
+    expect(d.limit?.('/no-such.scope')).toBeUndefined();
+  });
+
+  it("a memcg's memory.current includes its children, the root's (from memory.stat) does not count", () => {
+    const d = driver();
+    expect(d.usageIncludesChildren?.('/batch.slice')).toBe(true);
+    expect(d.usageIncludesChildren?.('/')).toBe(false);
+    // As the kernel's page counters keep it: the parent holds at least its children.
+    const parent = d.read('/batch.slice')?.usage ?? 0;
+    const kids = ['job-a.scope', 'job-b.scope'].map((k) => d.read(`/batch.slice/${k}`)?.usage ?? 0);
+    expect(parent).toBeGreaterThanOrEqual(kids.reduce((a, b) => a + b, 0));
+  });
+
   it('reads memory.stat and memory.pressure only when asked', () => {
     const m = driver().read(JOB_A);
     expect(m?.stat).toBeUndefined();

@@ -171,6 +171,28 @@ describe('every route × role', () => {
       ok: 404,
       req: () => ({ method: 'DELETE', url: `/api/v1/enrollment-tokens/${missing}` }),
     },
+    // Rollouts: a body that fails validation, and a rollout that does not exist.
+    {
+      need: 'operator',
+      ok: 400,
+      req: () => ({ method: 'POST', url: '/api/v1/rollouts', payload: { groupId: 'x' } }),
+    },
+    { need: 'viewer', ok: 200, req: () => ({ method: 'GET', url: '/api/v1/rollouts' }) },
+    { need: 'viewer', ok: 404, req: () => ({ method: 'GET', url: `/api/v1/rollouts/${missing}` }) },
+    {
+      need: 'viewer',
+      ok: 404,
+      req: () => ({ method: 'GET', url: `/api/v1/rollouts/${missing}/history` }),
+    },
+    ...(['pause', 'resume', 'promote', 'abort', 'approve'] as const).map((action) => ({
+      need: 'operator' as const,
+      ok: 404,
+      req: () => ({
+        method: 'POST' as const,
+        url: `/api/v1/rollouts/${missing}/${action}`,
+        payload: {},
+      }),
+    })),
   ];
 
   const table = cases.flatMap((c) =>
@@ -211,7 +233,7 @@ describe('every route × role', () => {
         let url = r.url.split('?')[0] ?? '';
         url = url
           .replace(/\/hosts\/[0-9a-f-]{36}/, '/hosts/:id')
-          .replace(/\/(groups|tokens|enrollment-tokens)\/[0-9a-f-]{36}/, '/$1/:id')
+          .replace(/\/(groups|tokens|enrollment-tokens|rollouts)\/[0-9a-f-]{36}/, '/$1/:id')
           .replace('/policies/matrix/versions/1', '/policies/:name/versions/:version')
           .replace(/\/policies\/matrix/, '/policies/:name');
         return `${r.method} ${url}`;

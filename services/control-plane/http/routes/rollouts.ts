@@ -284,8 +284,11 @@ export const rolloutRoutes: FastifyPluginCallbackTypebox = (app, _options, done)
         },
       },
       async (request) => {
-        await driver().act(request.params.id, action, actorOf(request), request.body?.reason);
-        return view(request.params.id);
+        const { id } = request.params;
+        if (!(await prisma.rollout.findUnique({ where: { id }, select: { id: true } })))
+          throw new ApiError('rollout-not-found', `no rollout ${id}`);
+        await driver().act(id, action, actorOf(request), request.body?.reason);
+        return view(id);
       },
     );
 
