@@ -186,16 +186,25 @@ await runBench(async () => {
   const runs = intFlag('runs', 5);
   const results: Record<Mode, Run[]> = { kernel: [], agent: [], 'pre-oom': [] };
 
-  for (const mode of ['kernel', 'agent', 'pre-oom'] as const) {
+  // The modes take turns, run by run: the machine drifts (the kernel's own
+  // stuck time moved by a third between two blocks of runs), and interleaving
+  // spreads the drift over all three instead of over the ratio.
+  const modes = ['kernel', 'agent', 'pre-oom'] as const;
+  const setups = [];
+  for (const mode of modes) {
     const top = makeTestMemcg(`bench-reaction-${mode}`);
     const agent = mode === 'kernel' ? undefined : await startAgent(top.dir, POLICIES[mode]);
-    try {
-      for (let i = 1; i <= runs; i++) {
+    setups.push({ mode, top, agent });
+  }
+  try {
+    for (let i = 1; i <= runs; i++)
+      for (const { mode, top, agent } of setups) {
         const r = await oneRun(mode, i, top.dir, agent);
         results[mode].push(r);
         console.log(show(r));
       }
-    } finally {
+  } finally {
+    for (const { mode, agent } of setups) {
       await agent?.stop();
       if (agent && /error|refused/i.test(agent.log())) log(`agent log (${mode}):\n${agent.log()}`);
     }
