@@ -9,7 +9,9 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPORT_QUEUE } from '../services/control-plane/ingest/queue.ts';
 import { startSimulatedFleet, type SimulatedFleet } from '../services/simulator/index.ts';
 import {
   dropShared,
@@ -47,7 +49,14 @@ interface Rollout {
   phase: string;
   currentStep: number;
   version: { id: string; version: number };
-  steps: { index: number; hosts: number; state: string; acked: number; nacked: number }[];
+  steps: {
+    index: number;
+    hosts: number;
+    state: string;
+    acked: number;
+    nacked: number;
+    bakeUntil?: string;
+  }[];
   hosts: { hostId: string; hostname: string; step: number; state: string }[];
   verdicts: {
     step: number;
@@ -327,6 +336,35 @@ describe('rollouts with 20 simulated hosts', () => {
       expect((await get(started.id, b)).state).toBe('succeeded');
     } finally {
       await b.stop();
+    }
+  });
+
+  it("the gates wait for the bake's reports still queued before they count them", async () => {
+    // A report batch queued during the bake that the ingester has not stored
+    // (delayed here, as a retry is after a failed insert).
+    const queue = new Queue(REPORT_QUEUE, {
+      connection: { url: 'redis://127.0.0.1:6379' },
+      prefix: cp.redisPrefix,
+    });
+    try {
+      const started = await start(versions.good2 ?? '');
+      const job = await queue.add(
+        'report',
+        { v: 1, hostId: fleet.hosts[0]?.hostId, seq: 0, receivedMs: Date.now(), events: [] },
+        { delay: 120_000 },
+      );
+      const baking = await until(started.id, (r) => r.phase === 'baking', 'the bake');
+      const bakeUntil = Date.parse(baking.steps[0]?.bakeUntil ?? '');
+      // Well past the bake and its settling time: still no verdict.
+      await new Promise((r) => setTimeout(r, Math.max(0, bakeUntil + 3000 - Date.now())));
+      const waiting = await get(started.id);
+      expect(waiting.verdicts).toEqual([]);
+      expect(waiting.phase).toBe('baking');
+      await job.remove();
+      const r = await until(started.id, finished, 'the rollout once the reports are in');
+      expect(r.state).toBe('succeeded');
+    } finally {
+      await queue.close();
     }
   });
 

@@ -132,6 +132,7 @@ export async function startControlPlane(
       redis: { url: config.redisUrl },
       prefix,
       onDesiredChanged: (hostIds) => fanout.publish(hostIds),
+      oldestPendingReport: () => reports.oldestPending(),
       log,
     });
     stops.push(() => rollouts.close());

@@ -1,7 +1,8 @@
 // The simulated hosts of bench:rollback, in a process of their own so that
 // a thousand hosts' timers do not share the control plane's event loop.
 // Driven over IPC: {type:'start', address, enrollmentToken, count, timeScale,
-// versionId} → 'ready' once every host runs versionId → {type:'stop'} → 'stopped'.
+// versionId} → 'ready' once every host runs versionId; {type:'count'} →
+// {type:'counted', reconnects}; {type:'stop'} → 'stopped'.
 import { startSimulatedFleet, type SimulatedFleet } from '../../services/simulator/index.ts';
 
 interface Start {
@@ -18,7 +19,7 @@ const send = (m: object): void => {
   process.send?.(m);
 };
 
-process.on('message', (m: Start | { type: 'stop' }) => {
+process.on('message', (m: Start | { type: 'stop' } | { type: 'count' }) => {
   void (async () => {
     try {
       if (m.type === 'start') {
@@ -32,6 +33,17 @@ process.on('message', (m: Start | { type: 'stop' }) => {
         });
         await fleet.waitForAll((h) => h.applied?.versionId === m.versionId, 120_000);
         send({ type: 'ready' });
+      } else if (m.type === 'count') {
+        // Streams opened beyond the first per host: reconnects during the run.
+        const opened = (fleet?.hosts ?? []).reduce((n, h) => n + h.connections.opened, 0);
+        const why = new Map<string, number>();
+        for (const h of fleet?.hosts ?? [])
+          if (h.lastError) why.set(h.lastError, (why.get(h.lastError) ?? 0) + 1);
+        send({
+          type: 'counted',
+          reconnects: opened - (fleet?.hosts.length ?? 0),
+          lastErrors: Object.fromEntries(why),
+        });
       } else {
         await fleet?.stop();
         send({ type: 'stopped' });

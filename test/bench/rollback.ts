@@ -150,6 +150,21 @@ async function main(): Promise<void> {
     const failedAt = Date.parse(failed.at);
     const back = await lastAck(next.id);
     if (back.n < hosts) throw new Error(`${hosts - back.n} hosts did not return to version 2`);
+    const counted = new Promise<number>((resolve) => {
+      const on = (m: {
+        type: string;
+        reconnects?: number;
+        lastErrors?: Record<string, number>;
+      }): void => {
+        if (m.type !== 'counted') return;
+        child.off('message', on);
+        if (m.reconnects) log(`bench: hosts' last errors: ${JSON.stringify(m.lastErrors)}`);
+        resolve(m.reconnects ?? -1);
+      };
+      child.on('message', on);
+    });
+    child.send({ type: 'count' });
+    const reconnects = await counted;
     const rollbackMs = back.last - failedAt;
     const rolledBackMs = Date.parse(r.finishedAt ?? '') - failedAt;
     const summary = {
@@ -158,6 +173,8 @@ async function main(): Promise<void> {
       rolledBackMs,
       baselineAssignMs: assignMs,
       ratio: round(rollbackMs / Math.max(1, assignMs), 2),
+      // Streams the hosts had to open again during the run (0 when all is well).
+      reconnects,
       goal: { rollbackMsAtMost: GOAL_MS, met: rollbackMs <= GOAL_MS },
     };
     console.log(JSON.stringify(summary));

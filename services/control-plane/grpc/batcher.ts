@@ -2,6 +2,10 @@
 // statement every few milliseconds: with 10,000 agents acknowledging at once,
 // one UPDATE … FROM unnest(…) per flush instead of one per agent. One timer
 // per batcher, none per stream.
+/** PostgreSQL's deadlock_detected and serialization_failure: the statement may simply run again. */
+const RETRYABLE = new Set(['40P01', '40001']);
+const MAX_ATTEMPTS = 4;
+
 export class Batcher<T, R = void> {
   private items: T[] = [];
   private waiters: { resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
@@ -13,6 +17,14 @@ export class Batcher<T, R = void> {
     private readonly flushFn: (items: T[]) => Promise<R[]>,
     private readonly delayMs = 5,
     private readonly maxItems = 2000,
+    /**
+     * Writes in flight at once. More than one batch of the same kind at a
+     * time only queue on each other's row locks (and deadlock), and each
+     * holds a pooled connection while it waits: under a thousand agents'
+     * reports that took every connection of the pool. What arrives
+     * meanwhile goes in the next batch.
+     */
+    private readonly maxInFlight = 1,
   ) {}
 
   /** Queues one item; resolves with its result once its batch is written. */
@@ -35,16 +47,36 @@ export class Batcher<T, R = void> {
     await new Promise<void>((resolve) => this.idle.push(resolve));
   }
 
+  /**
+   * A deadlock (or serialization failure) aborts one of the transactions
+   * involved, and the batch is simply written again: a rollout updating a
+   * thousand hosts at once, while their acks arrive, must not cost those
+   * agents their streams.
+   */
+  private async flushWithRetry(items: T[]): Promise<R[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.flushFn(items);
+      } catch (err) {
+        const code = (err as { code?: unknown } | undefined)?.code;
+        if (attempt >= MAX_ATTEMPTS || typeof code !== 'string' || !RETRYABLE.has(code)) throw err;
+        await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
+      }
+    }
+  }
+
   private flushNow(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.items.length === 0) return;
+    // Flushed again when the write in flight ends (below).
+    if (this.running >= this.maxInFlight) return;
     const items = this.items;
     const waiters = this.waiters;
     this.items = [];
     this.waiters = [];
     this.running++;
-    this.flushFn(items)
+    this.flushWithRetry(items)
       .then(
         (results) => {
           waiters.forEach((w, i) => {
@@ -57,6 +89,7 @@ export class Batcher<T, R = void> {
       )
       .finally(() => {
         this.running--;
+        if (this.items.length > 0) this.flushNow();
         if (this.running === 0 && this.items.length === 0) {
           const idle = this.idle;
           this.idle = [];

@@ -41,6 +41,12 @@ export interface ReportSink {
    * InvalidReportError only for a host id that is not a UUID or a bad seq.
    */
   enqueue(hostId: string, batch: ReportBatchIn): Promise<void>;
+  /**
+   * When the oldest batch not yet stored was queued (ms), or undefined when
+   * every queued batch is in PostgreSQL: a rollout's gates wait for the
+   * reports of a bake before they count them.
+   */
+  oldestPending(): Promise<number | undefined>;
   close(): Promise<void>;
 }
 
@@ -105,6 +111,14 @@ export function createReportQueue(o: ReportQueueOptions): ReportSink {
       // reportEventsReceived is the gRPC server's to count (once acknowledged).
       if (stored > 0) invalid?.inc({ action: 'stored' }, stored);
       if (dropped > 0) invalid?.inc({ action: 'dropped' }, dropped);
+    },
+    async oldestPending() {
+      // The oldest of each state a job waits in (retries wait as delayed).
+      const jobs = await queue.getJobs(['active', 'waiting', 'prioritized', 'delayed'], 0, 0, true);
+      let oldest: number | undefined;
+      for (const j of jobs as ({ timestamp: number } | undefined)[])
+        if (j && (oldest === undefined || j.timestamp < oldest)) oldest = j.timestamp;
+      return oldest;
     },
     close() {
       closing ??= queue.close();

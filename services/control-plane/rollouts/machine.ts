@@ -11,7 +11,7 @@ import { ApiError } from '../http/errors.ts';
 import type { Database } from '../store/db.ts';
 import type { Prisma } from '../store/generated/client.ts';
 import { judge, type GateResult, type GateThresholds } from './gates.ts';
-import { ACK_POLL_MS, SETTLE_MS, type RolloutState } from './model.ts';
+import { ACK_POLL_MS, MAX_REPORT_WAIT_MS, SETTLE_MS, type RolloutState } from './model.ts';
 import { gateStats } from './stats.ts';
 
 type Tx = Prisma.TransactionClient;
@@ -20,6 +20,8 @@ export interface MachineDeps {
   db: Database;
   /** Hands hosts whose desired version changed to the fan-out (after commit). */
   onDesiredChanged: (hostIds: string[]) => Promise<void> | void;
+  /** When the oldest outcome report not yet stored was queued (ingest/queue.ts). */
+  oldestPendingReport?: () => Promise<number | undefined>;
   now?: () => number;
 }
 
@@ -242,6 +244,23 @@ async function judgeStep(tx: Tx, r: Locked, after: After, now: Date): Promise<Ne
   );
 }
 
+/** The bake's reports are still queued long after it: no verdict on part of the data. */
+async function reportsBehind(tx: Tx, r: Locked, ageMs: number): Promise<Next | undefined> {
+  const gate: GateResult = {
+    gate: 'reports',
+    outcome: 'no-data',
+    numbers: { oldestQueuedAgeMs: ageMs, maxReportWaitMs: MAX_REPORT_WAIT_MS },
+    reason: `outcome reports from the bake were still queued ${Math.round(ageMs / 1000)} s later: the ingester is behind`,
+  };
+  await verdict(tx, r, 'Inconclusive', null, [gate]);
+  return transition(
+    tx,
+    r,
+    { state: 'paused', pausedReason: `step ${r.currentStep + 1} was inconclusive: ${gate.reason}` },
+    undefined,
+  );
+}
+
 async function nextStep(tx: Tx, r: Locked, after: After, now: Date): Promise<Next | undefined> {
   if (r.currentStep < lastStep(r))
     return transition(
@@ -375,8 +394,16 @@ export async function advance(
       case 'baking': {
         // The bake's last reports are still on their way (agents ship them
         // every few hundred ms, then the queue): judge once they are stored.
-        const left = (r.phaseDeadline?.getTime() ?? 0) + SETTLE_MS - now.getTime();
+        const end = r.phaseDeadline?.getTime() ?? 0;
+        const left = end + SETTLE_MS - now.getTime();
         if (left > 0) return later(tx, r, left);
+        // Reports queued during the bake and not stored yet would be missed,
+        // and too few kills looks healthy: wait for them, within reason.
+        const oldest = await deps.oldestPendingReport?.();
+        if (oldest !== undefined && oldest <= end) {
+          if (now.getTime() - end < MAX_REPORT_WAIT_MS) return later(tx, r, ACK_POLL_MS);
+          return reportsBehind(tx, r, now.getTime() - oldest);
+        }
         return judgeStep(tx, r, after, now);
       }
       default:

@@ -66,3 +66,9 @@ export const ACK_POLL_MS = 100;
  * The window judged still ends with the bake.
  */
 export const SETTLE_MS = 1500;
+/**
+ * How long the gates wait past a bake for reports still queued from it (the
+ * ingester behind); after that the step is Inconclusive, never judged on
+ * part of its data.
+ */
+export const MAX_REPORT_WAIT_MS = 60_000;
