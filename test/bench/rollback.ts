@@ -179,13 +179,23 @@ async function main(): Promise<void> {
     };
     console.log(JSON.stringify(summary));
   } finally {
-    const stopped = message('stopped').catch(() => undefined);
-    child.send({ type: 'stop' });
-    await Promise.race([stopped, new Promise((r) => setTimeout(r, 10_000))]);
-    child.kill('SIGKILL');
-    await db.end();
-    await cp.stop();
-    await dropShared(shared);
+    // Each step on its own: a failed one must not leave the schema and keys behind.
+    const step = async (what: string, f: () => unknown): Promise<void> => {
+      try {
+        await f();
+      } catch (err) {
+        log(`bench: cleanup: ${what}: ${(err as Error).message}`);
+      }
+    };
+    await step('the fleet', async () => {
+      const stopped = message('stopped').catch(() => undefined);
+      child.send({ type: 'stop' });
+      await Promise.race([stopped, new Promise((r) => setTimeout(r, 10_000))]);
+      child.kill('SIGKILL');
+    });
+    await step('the database client', () => db.end());
+    await step('the control plane', () => cp.stop());
+    await step('the schema and Redis keys', () => dropShared(shared));
   }
 }
 
