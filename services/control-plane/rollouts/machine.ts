@@ -10,6 +10,7 @@ import { resolveDesired } from '../desired/resolve.ts';
 import { ApiError } from '../http/errors.ts';
 import type { Database } from '../store/db.ts';
 import type { Prisma } from '../store/generated/client.ts';
+import { answerTo, rolledBackSql, type HostAnswer } from './answers.ts';
 import { judge, type GateResult, type GateThresholds } from './gates.ts';
 import { ACK_POLL_MS, MAX_REPORT_WAIT_MS, SETTLE_MS, type RolloutState } from './model.ts';
 import { gateStats } from './stats.ts';
@@ -176,24 +177,20 @@ async function assign(tx: Tx, r: Locked, after: After, now: Date): Promise<Next 
   );
 }
 
-/** Acks and NACKs of the hosts given the version in this step. */
+/** Acks and NACKs of the hosts given the version so far. */
 async function answers(
   tx: Tx,
   r: Locked,
 ): Promise<{ hosts: number; answered: number; nacked: number }> {
-  const rows = await tx.$queryRaw<{ hosts: bigint; acked: bigint; nacked: bigint }[]>`
-    SELECT count(*) AS hosts,
-           count(*) FILTER (WHERE h.applied_version_id = ${r.versionId}::uuid) AS acked,
-           count(*) FILTER (WHERE h.applied_version_id IS DISTINCT FROM ${r.versionId}::uuid
-                              AND h.last_nack_version_id = ${r.versionId}::uuid) AS nacked
+  const rows = await tx.$queryRaw<HostAnswer[]>`
+    SELECT h.applied_version_id, h.last_nack_version_id
       FROM rollout_hosts rh JOIN hosts h ON h.id = rh.host_id
      WHERE rh.rollout_id = ${r.id}::uuid AND rh.step <= ${r.currentStep}`;
-  const row = rows[0];
-  const nacked = Number(row?.nacked ?? 0);
+  const said = rows.map((h) => answerTo(h, r.versionId));
   return {
-    hosts: Number(row?.hosts ?? 0),
-    answered: Number(row?.acked ?? 0) + nacked,
-    nacked,
+    hosts: rows.length,
+    answered: said.filter((a) => a !== undefined).length,
+    nacked: said.filter((a) => a === 'nacked').length,
   };
 }
 
@@ -350,13 +347,10 @@ async function startRollback(
 
 /** Hosts still to ack the version they had before the rollout. */
 async function notRolledBack(tx: Tx, r: Locked): Promise<number> {
-  const since = r.phaseStartedAt ?? new Date(0);
   const rows = await tx.$queryRaw<{ n: bigint }[]>`
     SELECT count(*) AS n FROM rollout_hosts rh JOIN hosts h ON h.id = rh.host_id
      WHERE rh.rollout_id = ${r.id}::uuid AND rh.state = 'rolling-back'
-       AND NOT (CASE WHEN rh.previous_version_id IS NULL
-                     THEN h.applied_version_id IS NULL AND h.acked_at >= ${since}
-                     ELSE h.applied_version_id = rh.previous_version_id END)`;
+       AND NOT ${rolledBackSql(r.phaseStartedAt ?? new Date(0))}`;
   return Number(rows[0]?.n ?? 0);
 }
 

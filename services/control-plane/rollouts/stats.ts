@@ -8,6 +8,7 @@
 // the rollout began. Host-hours count only time a host was enrolled.
 import { SILENT_AFTER_MS } from '../desired/sync-state.ts';
 import type { Prisma } from '../store/generated/client.ts';
+import { answerTo } from './answers.ts';
 import { RATE_KINDS, type BaselineStats, type RateKind, type WaveStats } from './gates.ts';
 
 type Tx = Prisma.TransactionClient;
@@ -73,8 +74,8 @@ export async function gateStats(tx: Tx, r: StatsRollout, now: Date): Promise<Gat
   const rest = hosts.filter((h) => h.step > r.currentStep);
   const from = r.phaseStartedAt ?? now;
   const to = now;
-  const acked = (h: HostRow): boolean => h.applied_version_id === r.versionId;
-  const nacked = (h: HostRow): boolean => !acked(h) && h.last_nack_version_id === r.versionId;
+  const acked = (h: HostRow): boolean => answerTo(h, r.versionId) === 'acked';
+  const nacked = (h: HostRow): boolean => answerTo(h, r.versionId) === 'nacked';
   const gone = (h: HostRow): boolean =>
     h.connected_to === null ||
     (h.last_seen_at !== null && now.getTime() - h.last_seen_at.getTime() > SILENT_AFTER_MS);

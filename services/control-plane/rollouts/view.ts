@@ -3,7 +3,8 @@
 // expects), and every verdict with the numbers it rested on.
 import { asLabels } from '../desired/selector.ts';
 import type { Database } from '../store/db.ts';
-import type { Prisma } from '../store/generated/client.ts';
+import { Prisma } from '../store/generated/client.ts';
+import { answerTo, rolledBackSql, type HostAnswer } from './answers.ts';
 import type { GateResult, GateThresholds } from './gates.ts';
 import type { OnFailure, Phase, RolloutState } from './model.ts';
 import type { StepSize } from './waves.ts';
@@ -110,7 +111,7 @@ export function verdictView(v: Row['verdicts'][number]): VerdictView {
   };
 }
 
-interface HostRow {
+interface HostRow extends HostAnswer {
   host_id: string;
   name: string;
   labels: unknown;
@@ -118,35 +119,25 @@ interface HostRow {
   state: string;
   previous_version_id: string | null;
   assigned_at: Date | null;
-  applied_version_id: string | null;
-  last_nack_version_id: string | null;
-  acked_at: Date | null;
+  rolled_back: boolean;
 }
 
-/** The pool's search_path is the control plane's schema. */
 async function hostRows(db: Database, r: Row): Promise<HostRow[]> {
-  const res = await db.pool.query<HostRow>(
-    `SELECT rh.host_id, h.name, h.labels, rh.step, rh.state, rh.previous_version_id, rh.assigned_at,
-            h.applied_version_id, h.last_nack_version_id, h.acked_at
-       FROM rollout_hosts rh JOIN hosts h ON h.id = rh.host_id
-      WHERE rh.rollout_id = $1 ORDER BY rh.position`,
-    [r.id],
-  );
-  return res.rows;
+  // Back on its previous version: only meaningful once the rollback began.
+  const since = r.state === 'rolling-back' || r.state === 'rolled-back' ? r.phaseStartedAt : null;
+  return db.prisma.$queryRaw<HostRow[]>`
+    SELECT rh.host_id, h.name, h.labels, rh.step, rh.state, rh.previous_version_id, rh.assigned_at,
+           h.applied_version_id, h.last_nack_version_id,
+           ${since ? rolledBackSql(since) : Prisma.sql`false`} AS rolled_back
+      FROM rollout_hosts rh JOIN hosts h ON h.id = rh.host_id
+     WHERE rh.rollout_id = ${r.id}::uuid ORDER BY rh.position`;
 }
 
 function hostState(r: Row, h: HostRow): HostView['state'] {
-  const backAt = r.state === 'rolling-back' || r.state === 'rolled-back' ? r.phaseStartedAt : null;
-  const rolledBack = (): boolean =>
-    h.previous_version_id === null
-      ? h.applied_version_id === null && backAt !== null && (h.acked_at ?? new Date(0)) >= backAt
-      : h.applied_version_id === h.previous_version_id;
   if (h.assigned_at === null) return 'pending';
   if (h.state === 'rolling-back' || (h.state === 'released' && r.state === 'rolled-back'))
-    return rolledBack() ? 'rolled-back' : 'rolling-back';
-  if (h.applied_version_id === r.versionId) return 'acked';
-  if (h.last_nack_version_id === r.versionId) return 'nacked';
-  return 'assigned';
+    return h.rolled_back ? 'rolled-back' : 'rolling-back';
+  return answerTo(h, r.versionId) ?? 'assigned';
 }
 
 export async function rolloutView(
