@@ -10644,10 +10644,11 @@ function globCoveredBy(a, b) {
 // services/policy/regex.ts
 import { createRequire } from "node:module";
 var checker;
-function checkSync(...args) {
+function loadChecker() {
   checker ??= createRequire(import.meta.url)("recheck").checkSync;
-  return checker(...args);
+  return checker;
 }
+var checkSync = (...args) => loadChecker()(...args);
 var MAX_REGEX_LENGTH = 512;
 var RegexError = class extends Error {
   constructor(message, hint) {
@@ -10661,12 +10662,17 @@ var cache = /* @__PURE__ */ new Map();
 function safeRegexes() {
   return [...cache].filter(([, v]) => v.ok).map(([source]) => source);
 }
-var REGEX_BUDGET_MS = 2e3;
-var REGEX_TIMEOUT_MS = 1e3;
-var newRegexBudget = () => ({
-  deadline: performance.now() + REGEX_BUDGET_MS
-});
-function compileRegex(source, budget) {
+var REGEX_BUDGET_MS = 1e4;
+var REGEX_TIMEOUT_MS = 5e3;
+var RECHECK_OPTIONS = {
+  randomSeed: 0,
+  seedingTimeout: null,
+  incubationTimeout: null,
+  attackTimeout: null,
+  attackLimit: 1e8
+};
+var newRegexBudget = (totalMs = REGEX_BUDGET_MS, perPatternMs = REGEX_TIMEOUT_MS) => ({ leftMs: totalMs, perPatternMs });
+function compileRegex(source, budget = newRegexBudget()) {
   if (source.length > MAX_REGEX_LENGTH)
     throw new RegexError(
       `regex is ${source.length} characters long`,
@@ -10683,13 +10689,12 @@ function compileRegex(source, budget) {
   }
   let verdict = cache.get(source);
   if (!verdict) {
-    const left = budget ? budget.deadline - performance.now() : REGEX_TIMEOUT_MS;
-    if (left <= 0)
+    if (budget.leftMs <= 0)
       throw new RegexError(
-        `regex ${JSON.stringify(source)} was not analysed: the document's ${REGEX_BUDGET_MS} ms budget for regex analysis is spent`,
+        `regex ${JSON.stringify(source)} was not analysed: the document's ${formatMs(REGEX_BUDGET_MS)} budget for regex analysis is spent`,
         "use fewer or simpler patterns, e.g. one alternation ^(a|b|c)$ instead of many entries"
       );
-    verdict = analyse(source, Math.max(1, Math.min(REGEX_TIMEOUT_MS, Math.floor(left))));
+    verdict = analyse(source, budget);
     if (verdict.ok || !verdict.timedOut) {
       if (cache.size > 1e4) cache.clear();
       cache.set(source, verdict);
@@ -10698,8 +10703,13 @@ function compileRegex(source, budget) {
   if (!verdict.ok) throw new RegexError(verdict.message, verdict.hint);
   return re;
 }
-function analyse(source, timeout) {
-  const result2 = checkSync(source, "u", { timeout, randomSeed: 0 });
+var formatMs = (ms) => ms % 1e3 === 0 ? `${ms / 1e3} s` : `${ms} ms`;
+function analyse(source, budget) {
+  const timeout = Math.max(1, Math.floor(Math.min(budget.perPatternMs, budget.leftMs)));
+  loadChecker();
+  const start = performance.now();
+  const result2 = checkSync(source, "u", { ...RECHECK_OPTIONS, timeout });
+  budget.leftMs -= performance.now() - start;
   if (result2.status === "safe") return { ok: true };
   if (result2.status === "vulnerable") {
     const c = result2.complexity;
@@ -10716,7 +10726,7 @@ function analyse(source, timeout) {
     ok: false,
     timedOut,
     // The limits, not the time left when it ran out: the same document gets the same message.
-    message: `regex ${JSON.stringify(source)} could not be shown safe${timedOut ? ` within ${REGEX_TIMEOUT_MS} ms (${REGEX_BUDGET_MS} ms for all of a document's patterns)` : ` (${result2.status === "unknown" ? result2.error.kind : "error"})`}`,
+    message: `regex ${JSON.stringify(source)} could not be shown safe${timedOut ? ` within ${formatMs(REGEX_TIMEOUT_MS)} (${formatMs(REGEX_BUDGET_MS)} for all of a document's patterns)` : ` (${result2.status === "unknown" ? result2.error.kind : "error"})`}`,
     hint: "simplify the pattern: fewer nested or bounded repetitions"
   };
 }

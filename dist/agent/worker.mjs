@@ -5018,9 +5018,9 @@ var init_glob = __esm({
 
 // services/policy/regex.ts
 import { createRequire } from "node:module";
-function checkSync(...args) {
+function loadChecker() {
   checker ??= createRequire(import.meta.url)("recheck").checkSync;
-  return checker(...args);
+  return checker;
 }
 function rememberSafeRegexes(sources) {
   for (const source of sources) {
@@ -5028,7 +5028,7 @@ function rememberSafeRegexes(sources) {
     cache.set(source, { ok: true });
   }
 }
-function compileRegex(source, budget) {
+function compileRegex(source, budget = newRegexBudget()) {
   if (source.length > MAX_REGEX_LENGTH)
     throw new RegexError(
       `regex is ${source.length} characters long`,
@@ -5045,13 +5045,12 @@ function compileRegex(source, budget) {
   }
   let verdict = cache.get(source);
   if (!verdict) {
-    const left = budget ? budget.deadline - performance.now() : REGEX_TIMEOUT_MS;
-    if (left <= 0)
+    if (budget.leftMs <= 0)
       throw new RegexError(
-        `regex ${JSON.stringify(source)} was not analysed: the document's ${REGEX_BUDGET_MS} ms budget for regex analysis is spent`,
+        `regex ${JSON.stringify(source)} was not analysed: the document's ${formatMs(REGEX_BUDGET_MS)} budget for regex analysis is spent`,
         "use fewer or simpler patterns, e.g. one alternation ^(a|b|c)$ instead of many entries"
       );
-    verdict = analyse(source, Math.max(1, Math.min(REGEX_TIMEOUT_MS, Math.floor(left))));
+    verdict = analyse(source, budget);
     if (verdict.ok || !verdict.timedOut) {
       if (cache.size > 1e4) cache.clear();
       cache.set(source, verdict);
@@ -5060,8 +5059,12 @@ function compileRegex(source, budget) {
   if (!verdict.ok) throw new RegexError(verdict.message, verdict.hint);
   return re;
 }
-function analyse(source, timeout) {
-  const result = checkSync(source, "u", { timeout, randomSeed: 0 });
+function analyse(source, budget) {
+  const timeout = Math.max(1, Math.floor(Math.min(budget.perPatternMs, budget.leftMs)));
+  loadChecker();
+  const start = performance.now();
+  const result = checkSync(source, "u", { ...RECHECK_OPTIONS, timeout });
+  budget.leftMs -= performance.now() - start;
   if (result.status === "safe") return { ok: true };
   if (result.status === "vulnerable") {
     const c = result.complexity;
@@ -5078,14 +5081,15 @@ function analyse(source, timeout) {
     ok: false,
     timedOut,
     // The limits, not the time left when it ran out: the same document gets the same message.
-    message: `regex ${JSON.stringify(source)} could not be shown safe${timedOut ? ` within ${REGEX_TIMEOUT_MS} ms (${REGEX_BUDGET_MS} ms for all of a document's patterns)` : ` (${result.status === "unknown" ? result.error.kind : "error"})`}`,
+    message: `regex ${JSON.stringify(source)} could not be shown safe${timedOut ? ` within ${formatMs(REGEX_TIMEOUT_MS)} (${formatMs(REGEX_BUDGET_MS)} for all of a document's patterns)` : ` (${result.status === "unknown" ? result.error.kind : "error"})`}`,
     hint: "simplify the pattern: fewer nested or bounded repetitions"
   };
 }
-var checker, MAX_REGEX_LENGTH, MAX_CMDLINE, RegexError, cache, REGEX_BUDGET_MS, REGEX_TIMEOUT_MS, newRegexBudget;
+var checker, checkSync, MAX_REGEX_LENGTH, MAX_CMDLINE, RegexError, cache, REGEX_BUDGET_MS, REGEX_TIMEOUT_MS, RECHECK_OPTIONS, newRegexBudget, formatMs;
 var init_regex = __esm({
   "services/policy/regex.ts"() {
     "use strict";
+    checkSync = (...args) => loadChecker()(...args);
     MAX_REGEX_LENGTH = 512;
     MAX_CMDLINE = 4096;
     RegexError = class extends Error {
@@ -5097,11 +5101,17 @@ var init_regex = __esm({
       hint;
     };
     cache = /* @__PURE__ */ new Map();
-    REGEX_BUDGET_MS = 2e3;
-    REGEX_TIMEOUT_MS = 1e3;
-    newRegexBudget = () => ({
-      deadline: performance.now() + REGEX_BUDGET_MS
-    });
+    REGEX_BUDGET_MS = 1e4;
+    REGEX_TIMEOUT_MS = 5e3;
+    RECHECK_OPTIONS = {
+      randomSeed: 0,
+      seedingTimeout: null,
+      incubationTimeout: null,
+      attackTimeout: null,
+      attackLimit: 1e8
+    };
+    newRegexBudget = (totalMs = REGEX_BUDGET_MS, perPatternMs = REGEX_TIMEOUT_MS) => ({ leftMs: totalMs, perPatternMs });
+    formatMs = (ms) => ms % 1e3 === 0 ? `${ms / 1e3} s` : `${ms} ms`;
   }
 });
 

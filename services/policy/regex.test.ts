@@ -2,7 +2,7 @@
 // length cap, and be unable to backtrack catastrophically, since the agent runs
 // them against every process on every tick.
 import { describe, it, expect } from 'vitest';
-import { MAX_REGEX_LENGTH, RegexError, compileRegex } from './regex.ts';
+import { MAX_REGEX_LENGTH, RegexError, compileRegex, newRegexBudget } from './regex.ts';
 
 function regexError(source: string): RegexError {
   try {
@@ -99,5 +99,34 @@ describe('compileRegex: invalid and oversized patterns', () => {
     const start = performance.now();
     expect(() => compileRegex(`(a+)+${'b'.repeat(100_000)}`)).toThrow(/characters long/);
     expect(performance.now() - start).toBeLessThan(1000);
+  });
+});
+
+describe('compileRegex: analysis time is bounded per document', () => {
+  // Patterns recheck cannot decide quickly (bounded repetitions too large
+  // for its automaton, so it fuzzes until the clock stops it).
+  const slow = [6, 7, 8].map((i) => `(?:a{1,21${i}}b{1,200}){1,200}$`);
+
+  it('a pattern not shown safe in time is refused, and later ones share what is left', () => {
+    const budget = newRegexBudget(500, 300);
+    const messages = slow.map((p) => {
+      try {
+        compileRegex(p, budget);
+        return 'accepted';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    });
+    expect(messages[0]).toMatch(/could not be shown safe within/);
+    expect(messages[1]).toMatch(/could not be shown safe within/);
+    expect(messages[2]).toMatch(/was not analysed: the document's .* budget .* is spent/);
+    expect(budget.leftMs).toBeLessThanOrEqual(0);
+  });
+
+  it('a timed-out pattern is not remembered as refused: with time it is analysed again', () => {
+    expect(() => compileRegex(slow[0]!, newRegexBudget(200, 200))).toThrow(/within/);
+    const budget = newRegexBudget(200, 200);
+    expect(() => compileRegex(slow[0]!, budget)).toThrow(/within/);
+    expect(budget.leftMs).toBeLessThan(50);
   });
 });

@@ -10,11 +10,13 @@ import type { checkSync as CheckSync } from 'recheck';
 // load it on the first analysis only, so processes that never validate a new
 // regex (the agent's supervisor, `oomfleet agent status`) never pay for it.
 let checker: typeof CheckSync | undefined;
-function checkSync(...args: Parameters<typeof CheckSync>): ReturnType<typeof CheckSync> {
+function loadChecker(): typeof CheckSync {
   checker ??= (createRequire(import.meta.url)('recheck') as { checkSync: typeof CheckSync })
     .checkSync;
-  return checker(...args);
+  return checker;
 }
+const checkSync = (...args: Parameters<typeof CheckSync>): ReturnType<typeof CheckSync> =>
+  loadChecker()(...args);
 
 export const MAX_REGEX_LENGTH = 512;
 /** Command lines longer than this are cut before matching. */
@@ -50,22 +52,47 @@ export function rememberSafeRegexes(sources: readonly string[]): void {
   }
 }
 
-/** Time one document may spend in ReDoS analysis, all patterns together. */
-export const REGEX_BUDGET_MS = 2000;
-/** Time one pattern may take; a pattern not shown safe in time is refused. */
-export const REGEX_TIMEOUT_MS = 1000;
+/**
+ * Wall-clock time one document may spend in ReDoS analysis, all patterns
+ * together, and one pattern alone. These are a guard against hostile
+ * documents, not part of the verdict: an ordinary pattern is decided by the
+ * step limits below in a fraction of this (about 0.7 s for the first
+ * lookahead pattern a process sees, while recheck's code is still cold, and
+ * 0.2 s after), so a loaded machine still reaches the same verdict.
+ */
+export const REGEX_BUDGET_MS = 10_000;
+export const REGEX_TIMEOUT_MS = 5_000;
 
-/** A shared deadline for the regexes of one document, so N slow patterns cannot add up. */
+/**
+ * recheck bounds each phase of its fuzzer by steps and, by default, also by
+ * milliseconds (seeding 100, incubation 250, attack 1000). A phase cut short by
+ * the clock searches less, so the verdict would depend on how busy the machine
+ * is; the clocks are turned off and the step limits alone bound the phases.
+ * The attack limit is lowered from 1.5e9 characters: an attack string that
+ * makes the VM read 1e8 characters is already catastrophic for a 4 KiB
+ * command line, and the lower limit keeps a vulnerable verdict under 0.1 s.
+ */
+const RECHECK_OPTIONS = {
+  randomSeed: 0,
+  seedingTimeout: null,
+  incubationTimeout: null,
+  attackTimeout: null,
+  attackLimit: 100_000_000,
+} as const;
+
+/** The analysis time left for one document, so N slow patterns cannot add up. */
 export interface RegexBudget {
-  deadline: number;
+  leftMs: number;
+  perPatternMs: number;
 }
 
-export const newRegexBudget = (): RegexBudget => ({
-  deadline: performance.now() + REGEX_BUDGET_MS,
-});
+export const newRegexBudget = (
+  totalMs = REGEX_BUDGET_MS,
+  perPatternMs = REGEX_TIMEOUT_MS,
+): RegexBudget => ({ leftMs: totalMs, perPatternMs });
 
 /** Compiles a policy regex, refusing invalid and catastrophically backtracking ones. */
-export function compileRegex(source: string, budget?: RegexBudget): RegExp {
+export function compileRegex(source: string, budget: RegexBudget = newRegexBudget()): RegExp {
   if (source.length > MAX_REGEX_LENGTH)
     throw new RegexError(
       `regex is ${source.length} characters long`,
@@ -82,13 +109,12 @@ export function compileRegex(source: string, budget?: RegexBudget): RegExp {
   }
   let verdict = cache.get(source);
   if (!verdict) {
-    const left = budget ? budget.deadline - performance.now() : REGEX_TIMEOUT_MS;
-    if (left <= 0)
+    if (budget.leftMs <= 0)
       throw new RegexError(
-        `regex ${JSON.stringify(source)} was not analysed: the document's ${REGEX_BUDGET_MS} ms budget for regex analysis is spent`,
+        `regex ${JSON.stringify(source)} was not analysed: the document's ${formatMs(REGEX_BUDGET_MS)} budget for regex analysis is spent`,
         'use fewer or simpler patterns, e.g. one alternation ^(a|b|c)$ instead of many entries',
       );
-    verdict = analyse(source, Math.max(1, Math.min(REGEX_TIMEOUT_MS, Math.floor(left))));
+    verdict = analyse(source, budget);
     // A timeout depends on the machine; only definite verdicts are remembered.
     if (verdict.ok || !verdict.timedOut) {
       if (cache.size > 10_000) cache.clear();
@@ -99,11 +125,16 @@ export function compileRegex(source: string, budget?: RegexBudget): RegExp {
   return re;
 }
 
+const formatMs = (ms: number): string => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
+
 type Verdict = { ok: true } | { ok: false; message: string; hint: string; timedOut?: boolean };
 
-function analyse(source: string, timeout: number): Verdict {
-  // A fixed seed keeps the verdict the same on every run.
-  const result = checkSync(source, 'u', { timeout, randomSeed: 0 });
+function analyse(source: string, budget: RegexBudget): Verdict {
+  const timeout = Math.max(1, Math.floor(Math.min(budget.perPatternMs, budget.leftMs)));
+  loadChecker(); // loading recheck (~0.3 s) is not analysis: it is not charged to the budget
+  const start = performance.now();
+  const result = checkSync(source, 'u', { ...RECHECK_OPTIONS, timeout });
+  budget.leftMs -= performance.now() - start;
   if (result.status === 'safe') return { ok: true };
   if (result.status === 'vulnerable') {
     const c = result.complexity;
@@ -120,7 +151,7 @@ function analyse(source: string, timeout: number): Verdict {
     ok: false,
     timedOut,
     // The limits, not the time left when it ran out: the same document gets the same message.
-    message: `regex ${JSON.stringify(source)} could not be shown safe${timedOut ? ` within ${REGEX_TIMEOUT_MS} ms (${REGEX_BUDGET_MS} ms for all of a document's patterns)` : ` (${result.status === 'unknown' ? result.error.kind : 'error'})`}`,
+    message: `regex ${JSON.stringify(source)} could not be shown safe${timedOut ? ` within ${formatMs(REGEX_TIMEOUT_MS)} (${formatMs(REGEX_BUDGET_MS)} for all of a document's patterns)` : ` (${result.status === 'unknown' ? result.error.kind : 'error'})`}`,
     hint: 'simplify the pattern: fewer nested or bounded repetitions',
   };
 }
