@@ -86,7 +86,8 @@ describe('compileGlob: matching cost', () => {
     const path = `/${Array.from({ length: 30 }, () => 'a').join('/')}`;
     const start = performance.now();
     expect(g.matches(path)).toBe(false);
-    expect(performance.now() - start).toBeLessThan(300);
+    // Unmemoised this is C(30, 12) ≈ 86 million paths: hours, not seconds.
+    expect(performance.now() - start).toBeLessThan(3000);
   });
 });
 

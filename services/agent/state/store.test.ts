@@ -180,7 +180,8 @@ describe('restoreKernelOom on real cgroup v1 memcgs', () => {
     });
     const started = performance.now();
     const r = restoreKernelOom(store.file);
-    expect(performance.now() - started).toBeLessThan(100);
+    // The supervisor has 1 s for all of it; a loaded machine must not fail this.
+    expect(performance.now() - started).toBeLessThan(500);
     expect(r.restored.sort()).toEqual([a.dir, b.dir, c.dir].sort());
     for (const cg of [a, b, c]) expect(oomControl(cg)).toContain('oom_kill_disable 0\n');
     expect(r.vanished).toEqual([gone]);
