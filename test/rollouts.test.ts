@@ -170,7 +170,9 @@ afterAll(async () => {
   if (shared) await dropShared(shared);
 });
 
-describe('rollouts with 20 simulated hosts', () => {
+// Each test waits on real timers (acks, bakes, the settle time); a loaded machine
+// stretches them, so the limit is well above the ~9 s they take on an idle one.
+describe('rollouts with 20 simulated hosts', { timeout: 120_000 }, () => {
   it('a good policy reaches every host through every step, judged by the gates', async () => {
     const started = await start(versions.good ?? '');
     // 1 host, 5% (also 1: dropped), 25%, 100%.

@@ -124,7 +124,7 @@ afterAll(async () => {
   await dropShared(shared);
 }, 30_000);
 
-describe('a simulated fleet against a real control plane', () => {
+describe('a simulated fleet against a real control plane', { timeout: 90_000 }, () => {
   it('20 hosts enrol and show up connected and SYNCED, with their labels', async () => {
     const token = await cp.api<{ token: string }>('POST', '/api/v1/enrollment-tokens', {
       name: 'simulator',
