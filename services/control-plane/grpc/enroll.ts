@@ -1,10 +1,18 @@
 // Enroll: an enrolment token buys a host identity. The host row is created
 // (or, for a hostname already enrolled, given a new secret); labels are the
 // token's merged with the request's. The secret is returned once.
+//
+// Re-enrolling a hostname is how a re-imaged machine, which lost its state
+// directory, gets back its identity. It is refused while that identity is
+// live (a replica holds its stream and it was seen within SILENT_AFTER_MS):
+// otherwise any holder of an enrolment token could lock a running host out and
+// act as it. Every enrolment is audited, with the token as the actor.
 import * as grpc from '@grpc/grpc-js';
 import { hashToken, newToken } from '../auth/tokens.ts';
 import { asLabels } from '../desired/selector.ts';
 import type { Database } from '../store/db.ts';
+import { writeAudit } from '../audit/audit.ts';
+import { SILENT_AFTER_MS, syncState } from '../desired/sync-state.ts';
 import type { EnrollRequest, EnrollResponse } from '../../proto/oomfleet/v1/agent.ts';
 import { GrpcError } from './errors.ts';
 
@@ -41,7 +49,26 @@ export async function enroll(db: Database, req: EnrollRequest): Promise<EnrollRe
         'invalid, expired or revoked enrolment token',
       );
     const labels = { ...asLabels(token.labels), ...req.labels };
-    const existing = await tx.host.findUnique({ where: { name: req.hostname } });
+    // Locked, so two machines enrolling one name at once cannot both pass the check.
+    const [existing] = await tx.$queryRaw<
+      { id: string; labels: unknown; connected_to: string | null; last_seen_at: Date | null }[]
+    >`SELECT id, labels, connected_to, last_seen_at FROM hosts WHERE name = ${req.hostname} FOR UPDATE`;
+    if (
+      existing &&
+      syncState({
+        connectedTo: existing.connected_to,
+        lastSeenAt: existing.last_seen_at,
+        desiredVersionId: null,
+        appliedVersionId: null,
+        lastNackVersionId: null,
+      }) !== 'DISCONNECTED'
+    )
+      throw new GrpcError(
+        grpc.status.ALREADY_EXISTS,
+        `hostname ${JSON.stringify(req.hostname)} is enrolled and its agent is connected now; ` +
+          `a second machine cannot take its identity. If this machine replaces it, stop the old ` +
+          `agent: ${SILENT_AFTER_MS / 1000} s after it was last seen, this machine can enrol`,
+      );
     const host = existing
       ? await tx.host.update({
           where: { id: existing.id },
@@ -49,6 +76,14 @@ export async function enroll(db: Database, req: EnrollRequest): Promise<EnrollRe
         })
       : await tx.host.create({ data: { name: req.hostname, labels, secretHash } });
     await tx.enrollmentToken.update({ where: { id: token.id }, data: { uses: { increment: 1 } } });
+    await writeAudit(tx, {
+      actor: { id: token.id, name: `enrollment token ${token.name}` },
+      action: existing ? 'host.reenroll' : 'host.enroll',
+      targetType: 'host',
+      targetId: host.id,
+      before: existing ? { name: req.hostname, labels: existing.labels } : undefined,
+      after: { name: host.name, labels: host.labels },
+    });
     return { hostId: host.id, hostSecret: secret };
   });
 }

@@ -122,6 +122,54 @@ describe('Enroll', () => {
     expect((await old.ended()).code).toBe(grpc.status.UNAUTHENTICATED);
   });
 
+  it('refuses to re-enrol a hostname whose agent is connected; the live host keeps its identity', async () => {
+    const t = await token();
+    const first = await enrollCall({ enrollmentToken: t, hostname: 'live-1' });
+    const live = new TestAgent(c, first.hostId, first.hostSecret);
+    live.hello();
+    await live.nth('assignment');
+    await eventually(async () => (await hostRow(first.hostId)).connectedTo === 'replica-a');
+    const err = await enrollCall({ enrollmentToken: t, hostname: 'live-1' }).then(
+      () => undefined,
+      (e: unknown) => e as grpc.ServiceError,
+    );
+    expect(err?.code).toBe(grpc.status.ALREADY_EXISTS);
+    expect(err?.details).toMatch(/"live-1" is enrolled and its agent is connected now/);
+    expect(err?.details).toMatch(/stop the old agent: 90 s after it was last seen/);
+    expect((await hostRow(first.hostId)).secretHash).toBe(hashToken(first.hostSecret));
+    expect(live.status).toBeUndefined(); // its stream is untouched
+    live.close();
+    await eventually(async () => (await hostRow(first.hostId)).connectedTo === null);
+    // Stopped: the replacement machine enrols and the old secret is retired.
+    const second = await enrollCall({ enrollmentToken: t, hostname: 'live-1' });
+    expect(second.hostId).toBe(first.hostId);
+    const audit = await db.prisma.auditEntry.findMany({
+      where: { targetId: first.hostId },
+      orderBy: { id: 'asc' },
+    });
+    expect(audit.map((a) => a.action)).toEqual(['host.enroll', 'host.reenroll']);
+    expect(audit[1]?.actor).toMatch(/^enrollment token /);
+  });
+
+  it('lets a host whose replica crashed re-enrol once it has been silent for 90 s', async () => {
+    const t = await token();
+    const first = await enrollCall({ enrollmentToken: t, hostname: 'orphan-1' });
+    // What a replica that died holding the stream leaves behind.
+    await db.prisma.host.update({
+      where: { id: first.hostId },
+      data: { connectedTo: 'replica-gone', lastSeenAt: new Date(Date.now() - 30_000) },
+    });
+    await expect(enrollCall({ enrollmentToken: t, hostname: 'orphan-1' })).rejects.toMatchObject({
+      code: grpc.status.ALREADY_EXISTS,
+    });
+    await db.prisma.host.update({
+      where: { id: first.hostId },
+      data: { lastSeenAt: new Date(Date.now() - 91_000) },
+    });
+    const again = await enrollCall({ enrollmentToken: t, hostname: 'orphan-1' });
+    expect(again.hostId).toBe(first.hostId);
+  });
+
   it('refuses unknown, expired and revoked tokens with UNAUTHENTICATED', async () => {
     const expired = await token({ expiresAt: new Date(Date.now() - 1000) });
     const revoked = await token({ revokedAt: new Date() });
