@@ -65,6 +65,8 @@ interface Rollout {
     gates: { gate: string; outcome: string; numbers: Record<string, number> }[];
   }[];
   pausedReason: string | null;
+  hostCounts: Record<string, number>;
+  createdAt: string;
 }
 interface Problem {
   code: string;
@@ -413,6 +415,34 @@ describe('rollouts with 20 simulated hosts', { timeout: 120_000 }, () => {
     expect(bad).toMatchObject({ code: 1 });
     expect(bad?.stderr).toMatch(/nope/);
   }, 120_000);
+
+  it('the list shows each rollout as its own page does, newest first, and filters by state', async () => {
+    const list = await cp.api<{ items: Rollout[] }>('GET', '/api/v1/rollouts?limit=500');
+    expect(list.status).toBe(200);
+    const items = list.body.items;
+    // The tests above left rollouts that succeeded, and some rolled back.
+    const states = items.map((r) => r.state);
+    expect(states).toContain('succeeded');
+    expect(states).toContain('rolled-back');
+    const created = items.map((r) => Date.parse(r.createdAt));
+    expect(created).toEqual([...created].sort((a, b) => b - a));
+    const finished = items.filter((r) => r.state === 'succeeded' || r.state === 'rolled-back');
+    expect(finished.length).toBeGreaterThanOrEqual(3);
+    for (const item of finished) {
+      const { hosts, ...own } = await get(item.id);
+      expect(hosts.length).toBeGreaterThan(0);
+      expect(item).not.toHaveProperty('hosts');
+      // Steps, counts and verdicts of each rollout, not of another one.
+      expect(item).toEqual(own);
+      expect(Object.values(item.hostCounts).reduce((a, b) => a + b, 0)).toBe(hosts.length);
+    }
+    const rolledBack = await cp.api<{ items: Rollout[] }>(
+      'GET',
+      '/api/v1/rollouts?state=rolled-back',
+    );
+    expect(rolledBack.body.items.length).toBeGreaterThan(0);
+    expect(rolledBack.body.items.every((r) => r.state === 'rolled-back')).toBe(true);
+  });
 
   it('explains bad input: the field and the fix', async () => {
     const r = await cp.api<Problem & { errors: { path: string }[] }>('POST', '/api/v1/rollouts', {

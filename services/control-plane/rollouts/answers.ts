@@ -20,7 +20,7 @@ export function answerTo(h: HostAnswer, versionId: string): 'acked' | 'nacked' |
  * rollout. "No policy" counts only once acked after the rollback began
  * (`since`): a host that never had one shows none all along.
  */
-export function rolledBackSql(since: Date): Prisma.Sql {
+export function rolledBackSql(since: Date | Prisma.Sql): Prisma.Sql {
   return Prisma.sql`(CASE WHEN rh.previous_version_id IS NULL
                           THEN h.applied_version_id IS NULL AND h.acked_at >= ${since}
                           ELSE h.applied_version_id = rh.previous_version_id END)`;

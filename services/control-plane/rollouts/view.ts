@@ -112,6 +112,7 @@ export function verdictView(v: Row['verdicts'][number]): VerdictView {
 }
 
 interface HostRow extends HostAnswer {
+  rollout_id: string;
   host_id: string;
   name: string;
   labels: unknown;
@@ -122,15 +123,26 @@ interface HostRow extends HostAnswer {
   rolled_back: boolean;
 }
 
-async function hostRows(db: Database, r: Row): Promise<HostRow[]> {
-  // Back on its previous version: only meaningful once the rollback began.
-  const since = r.state === 'rolling-back' || r.state === 'rolled-back' ? r.phaseStartedAt : null;
-  return db.prisma.$queryRaw<HostRow[]>`
-    SELECT rh.host_id, h.name, h.labels, rh.step, rh.state, rh.previous_version_id, rh.assigned_at,
-           h.applied_version_id, h.last_nack_version_id,
-           ${since ? rolledBackSql(since) : Prisma.sql`false`} AS rolled_back
-      FROM rollout_hosts rh JOIN hosts h ON h.id = rh.host_id
-     WHERE rh.rollout_id = ${r.id}::uuid ORDER BY rh.position`;
+/**
+ * The hosts of these rollouts, in wave order, in one query (a list of 50
+ * rollouts is one round trip, not 50). Back on its previous version is only
+ * meaningful once the rollback began, at the rollout's phase start.
+ */
+export async function hostRowsOf(db: Database, ids: string[]): Promise<Map<string, HostRow[]>> {
+  const byRollout = new Map<string, HostRow[]>(ids.map((id) => [id, []]));
+  if (ids.length === 0) return byRollout;
+  const rows = await db.prisma.$queryRaw<HostRow[]>`
+    SELECT rh.rollout_id, rh.host_id, h.name, h.labels, rh.step, rh.state, rh.previous_version_id,
+           rh.assigned_at, h.applied_version_id, h.last_nack_version_id,
+           COALESCE(ro.state IN ('rolling-back', 'rolled-back')
+                    AND ${rolledBackSql(Prisma.sql`ro.phase_started_at`)}, false) AS rolled_back
+      FROM rollout_hosts rh
+      JOIN hosts h ON h.id = rh.host_id
+      JOIN rollouts ro ON ro.id = rh.rollout_id
+     WHERE rh.rollout_id = ANY(${ids}::uuid[])
+     ORDER BY rh.rollout_id, rh.position`;
+  for (const row of rows) byRollout.get(row.rollout_id)?.push(row);
+  return byRollout;
 }
 
 function hostState(r: Row, h: HostRow): HostView['state'] {
@@ -140,12 +152,20 @@ function hostState(r: Row, h: HostRow): HostView['state'] {
   return answerTo(h, r.versionId) ?? 'assigned';
 }
 
-export async function rolloutView(
+/** Views of rollouts, their hosts read in one query; `hosts: false` leaves out the per-host list. */
+export async function rolloutViews(
   db: Database,
-  r: Row,
+  rollouts: Row[],
   options: { hosts: boolean } = { hosts: true },
-): Promise<RolloutView> {
-  const rows = await hostRows(db, r);
+): Promise<RolloutView[]> {
+  const hostRows = await hostRowsOf(
+    db,
+    rollouts.map((r) => r.id),
+  );
+  return rollouts.map((r) => rolloutView(r, hostRows.get(r.id) ?? [], options));
+}
+
+function rolloutView(r: Row, rows: HostRow[], options: { hosts: boolean }): RolloutView {
   const hosts: HostView[] = rows.map((h) => ({
     hostId: h.host_id,
     hostname: h.name,

@@ -7,7 +7,7 @@ import { createRollout } from '../../rollouts/create.ts';
 import { DEFAULT_THRESHOLDS } from '../../rollouts/gates.ts';
 import type { Action } from '../../rollouts/machine.ts';
 import { DEFAULT_SETTINGS, ROLLOUT_STATES, type RolloutSettings } from '../../rollouts/model.ts';
-import { rolloutInclude, rolloutView } from '../../rollouts/view.ts';
+import { rolloutInclude, rolloutViews } from '../../rollouts/view.ts';
 import { ApiError } from '../errors.ts';
 import { actorOf } from '../helpers.ts';
 import { DateTime, IdParams, Nullable, Uuid, withErrors } from '../schemas.ts';
@@ -148,7 +148,9 @@ export const rolloutRoutes: FastifyPluginCallbackTypebox = (app, _options, done)
   async function view(id: string, hosts = true) {
     const r = await prisma.rollout.findUnique({ where: { id }, include: rolloutInclude });
     if (!r) throw new ApiError('rollout-not-found', `no rollout ${id}`);
-    return rolloutView(db, r, { hosts });
+    const [view] = await rolloutViews(db, [r], { hosts });
+    if (!view) throw new Error('a rollout without a view');
+    return view;
   }
 
   app.post(
@@ -216,7 +218,7 @@ export const rolloutRoutes: FastifyPluginCallbackTypebox = (app, _options, done)
         take: q.limit ?? 50,
         include: rolloutInclude,
       });
-      return { items: await Promise.all(rows.map((r) => rolloutView(db, r, { hosts: false }))) };
+      return { items: await rolloutViews(db, rows, { hosts: false }) };
     },
   );
 
