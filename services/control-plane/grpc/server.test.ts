@@ -227,11 +227,12 @@ describe('Connect', () => {
     await db.prisma.assignment.create({
       data: { groupId: group.id, policyVersionId: v(1), createdBy: 'test' },
     });
+    const old = await db.prisma.policyVersion.findUniqueOrThrow({ where: { id: v(0) } });
     const a = new TestAgent(c, h.id, h.secret);
     a.hello({
       labels: { role: h.name, zone: 'c' },
       appliedVersionId: v(0),
-      appliedDigest: 'sha256:old',
+      appliedDigest: old.digest,
     });
     const as = await a.nth('assignment');
     expect(as.versionId).toBe(v(1));
@@ -253,7 +254,7 @@ describe('Connect', () => {
       connectedTo: 'replica-a',
       desiredVersionId: v(1),
       appliedVersionId: v(0),
-      appliedDigest: 'sha256:old',
+      appliedDigest: old.digest,
     });
     expect(row.lastSeenAt).not.toBeNull();
     await eventually(async () => (await hostRow(h.id)).sentNonce === as.nonce);
@@ -269,6 +270,26 @@ describe('Connect', () => {
     expect(acked.ackedAt).not.toBeNull();
     a.close();
     await eventually(async () => (await hostRow(h.id)).connectedTo === null);
+  });
+
+  it('does not believe a Hello that claims a version with another digest: the host is sent it again', async () => {
+    const [h] = await makeHosts(db, 1, { keep: 'yes' });
+    if (!h) throw new Error('host');
+    const group = await db.prisma.hostGroup.create({
+      data: { name: `g-${h.name}`, selector: { matchLabels: { role: h.name } } },
+    });
+    await db.prisma.assignment.create({
+      data: { groupId: group.id, policyVersionId: v(1), createdBy: 'test' },
+    });
+    const a = new TestAgent(c, h.id, h.secret);
+    a.hello({ labels: { role: h.name }, appliedVersionId: v(1), appliedDigest: 'sha256:other' });
+    const as = await a.nth('assignment');
+    expect(as.versionId).toBe(v(1));
+    const row = await hostRow(h.id);
+    expect(row).toMatchObject({ appliedVersionId: null, appliedDigest: null });
+    a.send({ $case: 'ack', value: { versionId: v(1), nonce: as.nonce, digest: as.digest } });
+    await eventually(async () => (await hostRow(h.id)).appliedVersionId === v(1));
+    a.close();
   });
 
   it('sends an empty version_id to a host that should run nothing', async () => {

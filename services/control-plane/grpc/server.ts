@@ -111,11 +111,12 @@ export async function startGrpcServer(deps: GrpcDeps): Promise<GrpcServer> {
     await pool.query(
       `UPDATE hosts h SET agent_version = v.av, kernel = v.k, cgroup_mode = v.cm,
               labels = h.labels || v.labels, last_seen_at = now(), connected_to = $8,
-              applied_version_id = pv.id,
-              applied_digest = CASE WHEN pv.id IS NULL THEN NULL ELSE nullif(v.digest, '') END
+              applied_version_id = pv.id, applied_digest = pv.digest
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::uuid[], $7::text[])
                 AS v(id, av, k, cm, labels, applied, digest)
-              LEFT JOIN policy_versions pv ON pv.id = v.applied
+              -- A claim is believed only with the version's own digest: an agent
+              -- running something else under that id is sent the version again.
+              LEFT JOIN policy_versions pv ON pv.id = v.applied AND pv.digest = v.digest
         WHERE h.id = v.id`,
       [
         ids,
