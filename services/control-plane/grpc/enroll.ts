@@ -51,8 +51,16 @@ export async function enroll(db: Database, req: EnrollRequest): Promise<EnrollRe
     const labels = { ...asLabels(token.labels), ...req.labels };
     // Locked, so two machines enrolling one name at once cannot both pass the check.
     const [existing] = await tx.$queryRaw<
-      { id: string; labels: unknown; connected_to: string | null; last_seen_at: Date | null }[]
-    >`SELECT id, labels, connected_to, last_seen_at FROM hosts WHERE name = ${req.hostname} FOR UPDATE`;
+      {
+        id: string;
+        labels: unknown;
+        agent_labels: unknown;
+        labels_set_at: Date | null;
+        connected_to: string | null;
+        last_seen_at: Date | null;
+      }[]
+    >`SELECT id, labels, agent_labels, labels_set_at, connected_to, last_seen_at
+        FROM hosts WHERE name = ${req.hostname} FOR UPDATE`;
     if (
       existing &&
       syncState({
@@ -72,9 +80,18 @@ export async function enroll(db: Database, req: EnrollRequest): Promise<EnrollRe
     const host = existing
       ? await tx.host.update({
           where: { id: existing.id },
-          data: { secretHash, labels: { ...asLabels(existing.labels), ...labels } },
+          data: {
+            secretHash,
+            agentLabels: { ...asLabels(existing.agent_labels), ...labels },
+            // Labels an operator set stay as they are.
+            ...(existing.labels_set_at
+              ? {}
+              : { labels: { ...asLabels(existing.labels), ...labels } }),
+          },
         })
-      : await tx.host.create({ data: { name: req.hostname, labels, secretHash } });
+      : await tx.host.create({
+          data: { name: req.hostname, labels, agentLabels: labels, secretHash },
+        });
     await tx.enrollmentToken.update({ where: { id: token.id }, data: { uses: { increment: 1 } } });
     await writeAudit(tx, {
       actor: { id: token.id, name: `enrollment token ${token.name}` },

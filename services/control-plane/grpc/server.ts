@@ -110,7 +110,9 @@ export async function startGrpcServer(deps: GrpcDeps): Promise<GrpcServer> {
     const hs = [...last.values()];
     await pool.query(
       `UPDATE hosts h SET agent_version = v.av, kernel = v.k, cgroup_mode = v.cm,
-              labels = h.labels || v.labels, last_seen_at = now(), connected_to = $8,
+              agent_labels = h.agent_labels || v.labels,
+              labels = CASE WHEN h.labels_set_at IS NULL THEN h.labels || v.labels ELSE h.labels END,
+              last_seen_at = now(), connected_to = $8,
               applied_version_id = pv.id, applied_digest = pv.digest
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::uuid[], $7::text[])
                 AS v(id, av, k, cm, labels, applied, digest)

@@ -95,6 +95,11 @@ describe('every route × role', () => {
     },
     {
       need: 'operator',
+      ok: 200,
+      req: () => ({ method: 'DELETE', url: `/api/v1/hosts/${hostC}/labels` }),
+    },
+    {
+      need: 'operator',
       ok: 201,
       req: () => ({
         method: 'POST',
@@ -410,6 +415,7 @@ describe('groups, assignments and desired state', () => {
     expect(relabel.statusCode).toBe(200);
     expect(json(relabel)).toMatchObject({ labels: { zone: 'a' }, desired: { policy: 'zone-a' } });
     expect(h.desiredCalls).toEqual([[hostB]]);
+    expect(json(relabel)).toMatchObject({ labelsSetBy: 'operator' });
 
     // Host filters.
     const names = async (q: string) =>

@@ -86,6 +86,7 @@ export async function insertHost(
       id: randomUUID(),
       name,
       labels,
+      agentLabels: labels,
       secretHash: hashToken(`ofh_${name}`),
       connectedTo: extra.connectedTo ?? null,
     },

@@ -69,6 +69,12 @@ export const HostSchema = Type.Object({
   id: Type.String(),
   name: Type.String(),
   labels: Labels,
+  labelsSetBy: Type.Union([Type.Literal('agent'), Type.Literal('operator')], {
+    description:
+      'operator: set through the API, and left alone by the agent until handed back (DELETE /hosts/:id/labels)',
+  }),
+  /** What the agent says of itself: its enrolment token's labels and its own. */
+  agentLabels: Labels,
   agentVersion: Type.String(),
   kernel: Type.String(),
   cgroupMode: Type.String(),
@@ -96,6 +102,8 @@ export function hostView(h: HostRow): Static<typeof HostSchema> {
     id: h.id,
     name: h.name,
     labels: asLabels(h.labels),
+    labelsSetBy: h.labelsSetAt ? 'operator' : 'agent',
+    agentLabels: asLabels(h.agentLabels),
     agentVersion: h.agentVersion,
     kernel: h.kernel,
     cgroupMode: h.cgroupMode,

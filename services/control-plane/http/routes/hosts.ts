@@ -1,6 +1,7 @@
 // Hosts: listed with filters (labels, desired/applied version, sync state),
 // shown one at a time, and relabelled (which can change their desired
-// version, so it is recomputed and published).
+// version, so it is recomputed and published). Labels an operator set are
+// theirs until handed back: the agent's Hello no longer merges over them.
 import { Type, type FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import type { Prisma } from '../../store/generated/client.ts';
 import { writeAudit } from '../../audit/audit.ts';
@@ -118,44 +119,78 @@ export const hostRoutes: FastifyPluginCallbackTypebox = (app, _options, done) =>
     },
   );
 
+  /** Sets a host's labels and who owns them, audited; its desired version is recomputed. */
+  async function setLabels(
+    request: Parameters<typeof actorOf>[0],
+    idOrName: string,
+    action: string,
+    change: (before: { labels: unknown; agentLabels: unknown }) => {
+      labels: Record<string, string>;
+      labelsSetAt: Date | null;
+    },
+  ) {
+    const actor = actorOf(request);
+    const where = hostWhere(idOrName);
+    const select = { id: true, labels: true, agentLabels: true, labelsSetAt: true } as const;
+    const id = await prisma.$transaction(async (tx) => {
+      const before = await tx.host.findUnique({ where, select });
+      if (!before) throw new ApiError('host-not-found', `no host ${JSON.stringify(idOrName)}`);
+      const after = await tx.host.update({
+        where: { id: before.id },
+        data: change(before),
+        select,
+      });
+      await writeAudit(tx, {
+        actor,
+        action,
+        targetType: 'host',
+        targetId: before.id,
+        before,
+        after,
+      });
+      return before.id;
+    });
+    await desiredChanged(app, [id]);
+    const h = await prisma.host.findUniqueOrThrow({ where: { id }, include: hostInclude });
+    return hostView(h);
+  }
+
   app.put(
     '/hosts/:id/labels',
     {
       config: { role: 'operator' },
       schema: {
-        summary: "Replace a host's labels (its desired version is recomputed)",
+        summary:
+          "Replace a host's labels; they stay as set, whatever its agent says, until handed back",
         tags: ['hosts'],
         params: HostParams,
         body: Type.Object({ labels: Labels }, { additionalProperties: false }),
         response: withErrors({ 200: HostSchema }),
       },
     },
-    async (request) => {
-      const actor = actorOf(request);
-      const where = hostWhere(request.params.id);
-      const id = await prisma.$transaction(async (tx) => {
-        const before = await tx.host.findUnique({ where, select: { id: true, labels: true } });
-        if (!before)
-          throw new ApiError('host-not-found', `no host ${JSON.stringify(request.params.id)}`);
-        const after = await tx.host.update({
-          where: { id: before.id },
-          data: { labels: request.body.labels },
-          select: { id: true, labels: true },
-        });
-        await writeAudit(tx, {
-          actor,
-          action: 'host.labels.update',
-          targetType: 'host',
-          targetId: before.id,
-          before,
-          after,
-        });
-        return before.id;
-      });
-      await desiredChanged(app, [id]);
-      const h = await prisma.host.findUniqueOrThrow({ where: { id }, include: hostInclude });
-      return hostView(h);
+    (request) =>
+      setLabels(request, request.params.id, 'host.labels.update', () => ({
+        labels: request.body.labels,
+        labelsSetAt: new Date(),
+      })),
+  );
+
+  app.delete(
+    '/hosts/:id/labels',
+    {
+      config: { role: 'operator' },
+      schema: {
+        summary: "Hand a host's labels back to its agent: they become the agent's own again",
+        tags: ['hosts'],
+        params: HostParams,
+        response: withErrors({ 200: HostSchema }),
+      },
     },
+    (request) =>
+      setLabels(request, request.params.id, 'host.labels.release', (before) => ({
+        labels: asLabels(before.agentLabels),
+        labelsSetAt: null,
+      })),
   );
   done();
 };

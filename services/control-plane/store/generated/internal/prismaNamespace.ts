@@ -1384,6 +1384,8 @@ export const HostScalarFieldEnum = {
   id: 'id',
   name: 'name',
   labels: 'labels',
+  agentLabels: 'agentLabels',
+  labelsSetAt: 'labelsSetAt',
   secretHash: 'secretHash',
   agentVersion: 'agentVersion',
   kernel: 'kernel',

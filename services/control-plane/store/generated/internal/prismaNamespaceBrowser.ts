@@ -110,6 +110,8 @@ export const HostScalarFieldEnum = {
   id: 'id',
   name: 'name',
   labels: 'labels',
+  agentLabels: 'agentLabels',
+  labelsSetAt: 'labelsSetAt',
   secretHash: 'secretHash',
   agentVersion: 'agentVersion',
   kernel: 'kernel',

@@ -37,6 +37,7 @@ export type HostSumAggregateOutputType = {
 export type HostMinAggregateOutputType = {
   id: string | null
   name: string | null
+  labelsSetAt: Date | null
   secretHash: string | null
   agentVersion: string | null
   kernel: string | null
@@ -60,6 +61,7 @@ export type HostMinAggregateOutputType = {
 export type HostMaxAggregateOutputType = {
   id: string | null
   name: string | null
+  labelsSetAt: Date | null
   secretHash: string | null
   agentVersion: string | null
   kernel: string | null
@@ -84,6 +86,8 @@ export type HostCountAggregateOutputType = {
   id: number
   name: number
   labels: number
+  agentLabels: number
+  labelsSetAt: number
   secretHash: number
   agentVersion: number
   kernel: number
@@ -117,6 +121,7 @@ export type HostSumAggregateInputType = {
 export type HostMinAggregateInputType = {
   id?: true
   name?: true
+  labelsSetAt?: true
   secretHash?: true
   agentVersion?: true
   kernel?: true
@@ -140,6 +145,7 @@ export type HostMinAggregateInputType = {
 export type HostMaxAggregateInputType = {
   id?: true
   name?: true
+  labelsSetAt?: true
   secretHash?: true
   agentVersion?: true
   kernel?: true
@@ -164,6 +170,8 @@ export type HostCountAggregateInputType = {
   id?: true
   name?: true
   labels?: true
+  agentLabels?: true
+  labelsSetAt?: true
   secretHash?: true
   agentVersion?: true
   kernel?: true
@@ -275,6 +283,8 @@ export type HostGroupByOutputType = {
   id: string
   name: string
   labels: runtime.JsonValue
+  agentLabels: runtime.JsonValue
+  labelsSetAt: Date | null
   secretHash: string
   agentVersion: string
   kernel: string
@@ -322,6 +332,8 @@ export type HostWhereInput = {
   id?: Prisma.UuidFilter<"Host"> | string
   name?: Prisma.StringFilter<"Host"> | string
   labels?: Prisma.JsonFilter<"Host">
+  agentLabels?: Prisma.JsonFilter<"Host">
+  labelsSetAt?: Prisma.DateTimeNullableFilter<"Host"> | Date | string | null
   secretHash?: Prisma.StringFilter<"Host"> | string
   agentVersion?: Prisma.StringFilter<"Host"> | string
   kernel?: Prisma.StringFilter<"Host"> | string
@@ -351,6 +363,8 @@ export type HostOrderByWithRelationInput = {
   id?: Prisma.SortOrder
   name?: Prisma.SortOrder
   labels?: Prisma.SortOrder
+  agentLabels?: Prisma.SortOrder
+  labelsSetAt?: Prisma.SortOrderInput | Prisma.SortOrder
   secretHash?: Prisma.SortOrder
   agentVersion?: Prisma.SortOrder
   kernel?: Prisma.SortOrder
@@ -383,6 +397,8 @@ export type HostWhereUniqueInput = Prisma.AtLeast<{
   OR?: Prisma.HostWhereInput[]
   NOT?: Prisma.HostWhereInput | Prisma.HostWhereInput[]
   labels?: Prisma.JsonFilter<"Host">
+  agentLabels?: Prisma.JsonFilter<"Host">
+  labelsSetAt?: Prisma.DateTimeNullableFilter<"Host"> | Date | string | null
   secretHash?: Prisma.StringFilter<"Host"> | string
   agentVersion?: Prisma.StringFilter<"Host"> | string
   kernel?: Prisma.StringFilter<"Host"> | string
@@ -412,6 +428,8 @@ export type HostOrderByWithAggregationInput = {
   id?: Prisma.SortOrder
   name?: Prisma.SortOrder
   labels?: Prisma.SortOrder
+  agentLabels?: Prisma.SortOrder
+  labelsSetAt?: Prisma.SortOrderInput | Prisma.SortOrder
   secretHash?: Prisma.SortOrder
   agentVersion?: Prisma.SortOrder
   kernel?: Prisma.SortOrder
@@ -444,6 +462,8 @@ export type HostScalarWhereWithAggregatesInput = {
   id?: Prisma.UuidWithAggregatesFilter<"Host"> | string
   name?: Prisma.StringWithAggregatesFilter<"Host"> | string
   labels?: Prisma.JsonWithAggregatesFilter<"Host">
+  agentLabels?: Prisma.JsonWithAggregatesFilter<"Host">
+  labelsSetAt?: Prisma.DateTimeNullableWithAggregatesFilter<"Host"> | Date | string | null
   secretHash?: Prisma.StringWithAggregatesFilter<"Host"> | string
   agentVersion?: Prisma.StringWithAggregatesFilter<"Host"> | string
   kernel?: Prisma.StringWithAggregatesFilter<"Host"> | string
@@ -468,6 +488,8 @@ export type HostCreateInput = {
   id?: string
   name: string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Date | string | null
   secretHash: string
   agentVersion?: string
   kernel?: string
@@ -494,6 +516,8 @@ export type HostUncheckedCreateInput = {
   id?: string
   name: string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Date | string | null
   secretHash: string
   agentVersion?: string
   kernel?: string
@@ -520,6 +544,8 @@ export type HostUpdateInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   name?: Prisma.StringFieldUpdateOperationsInput | string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   secretHash?: Prisma.StringFieldUpdateOperationsInput | string
   agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
   kernel?: Prisma.StringFieldUpdateOperationsInput | string
@@ -546,6 +572,8 @@ export type HostUncheckedUpdateInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   name?: Prisma.StringFieldUpdateOperationsInput | string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   secretHash?: Prisma.StringFieldUpdateOperationsInput | string
   agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
   kernel?: Prisma.StringFieldUpdateOperationsInput | string
@@ -572,6 +600,8 @@ export type HostCreateManyInput = {
   id?: string
   name: string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Date | string | null
   secretHash: string
   agentVersion?: string
   kernel?: string
@@ -596,6 +626,8 @@ export type HostUpdateManyMutationInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   name?: Prisma.StringFieldUpdateOperationsInput | string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   secretHash?: Prisma.StringFieldUpdateOperationsInput | string
   agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
   kernel?: Prisma.StringFieldUpdateOperationsInput | string
@@ -617,6 +649,8 @@ export type HostUncheckedUpdateManyInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   name?: Prisma.StringFieldUpdateOperationsInput | string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   secretHash?: Prisma.StringFieldUpdateOperationsInput | string
   agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
   kernel?: Prisma.StringFieldUpdateOperationsInput | string
@@ -651,6 +685,8 @@ export type HostCountOrderByAggregateInput = {
   id?: Prisma.SortOrder
   name?: Prisma.SortOrder
   labels?: Prisma.SortOrder
+  agentLabels?: Prisma.SortOrder
+  labelsSetAt?: Prisma.SortOrder
   secretHash?: Prisma.SortOrder
   agentVersion?: Prisma.SortOrder
   kernel?: Prisma.SortOrder
@@ -678,6 +714,7 @@ export type HostAvgOrderByAggregateInput = {
 export type HostMaxOrderByAggregateInput = {
   id?: Prisma.SortOrder
   name?: Prisma.SortOrder
+  labelsSetAt?: Prisma.SortOrder
   secretHash?: Prisma.SortOrder
   agentVersion?: Prisma.SortOrder
   kernel?: Prisma.SortOrder
@@ -701,6 +738,7 @@ export type HostMaxOrderByAggregateInput = {
 export type HostMinOrderByAggregateInput = {
   id?: Prisma.SortOrder
   name?: Prisma.SortOrder
+  labelsSetAt?: Prisma.SortOrder
   secretHash?: Prisma.SortOrder
   agentVersion?: Prisma.SortOrder
   kernel?: Prisma.SortOrder
@@ -904,6 +942,8 @@ export type HostCreateWithoutDesiredVersionInput = {
   id?: string
   name: string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Date | string | null
   secretHash: string
   agentVersion?: string
   kernel?: string
@@ -929,6 +969,8 @@ export type HostUncheckedCreateWithoutDesiredVersionInput = {
   id?: string
   name: string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Date | string | null
   secretHash: string
   agentVersion?: string
   kernel?: string
@@ -964,6 +1006,8 @@ export type HostCreateWithoutAppliedVersionInput = {
   id?: string
   name: string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Date | string | null
   secretHash: string
   agentVersion?: string
   kernel?: string
@@ -989,6 +1033,8 @@ export type HostUncheckedCreateWithoutAppliedVersionInput = {
   id?: string
   name: string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Date | string | null
   secretHash: string
   agentVersion?: string
   kernel?: string
@@ -1043,6 +1089,8 @@ export type HostScalarWhereInput = {
   id?: Prisma.UuidFilter<"Host"> | string
   name?: Prisma.StringFilter<"Host"> | string
   labels?: Prisma.JsonFilter<"Host">
+  agentLabels?: Prisma.JsonFilter<"Host">
+  labelsSetAt?: Prisma.DateTimeNullableFilter<"Host"> | Date | string | null
   secretHash?: Prisma.StringFilter<"Host"> | string
   agentVersion?: Prisma.StringFilter<"Host"> | string
   kernel?: Prisma.StringFilter<"Host"> | string
@@ -1083,6 +1131,8 @@ export type HostCreateWithoutEventsInput = {
   id?: string
   name: string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Date | string | null
   secretHash: string
   agentVersion?: string
   kernel?: string
@@ -1108,6 +1158,8 @@ export type HostUncheckedCreateWithoutEventsInput = {
   id?: string
   name: string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Date | string | null
   secretHash: string
   agentVersion?: string
   kernel?: string
@@ -1149,6 +1201,8 @@ export type HostUpdateWithoutEventsInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   name?: Prisma.StringFieldUpdateOperationsInput | string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   secretHash?: Prisma.StringFieldUpdateOperationsInput | string
   agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
   kernel?: Prisma.StringFieldUpdateOperationsInput | string
@@ -1174,6 +1228,8 @@ export type HostUncheckedUpdateWithoutEventsInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   name?: Prisma.StringFieldUpdateOperationsInput | string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   secretHash?: Prisma.StringFieldUpdateOperationsInput | string
   agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
   kernel?: Prisma.StringFieldUpdateOperationsInput | string
@@ -1199,6 +1255,8 @@ export type HostCreateWithoutActiveRolloutInput = {
   id?: string
   name: string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Date | string | null
   secretHash: string
   agentVersion?: string
   kernel?: string
@@ -1224,6 +1282,8 @@ export type HostUncheckedCreateWithoutActiveRolloutInput = {
   id?: string
   name: string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Date | string | null
   secretHash: string
   agentVersion?: string
   kernel?: string
@@ -1275,6 +1335,8 @@ export type HostCreateWithoutRolloutsInput = {
   id?: string
   name: string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Date | string | null
   secretHash: string
   agentVersion?: string
   kernel?: string
@@ -1300,6 +1362,8 @@ export type HostUncheckedCreateWithoutRolloutsInput = {
   id?: string
   name: string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Date | string | null
   secretHash: string
   agentVersion?: string
   kernel?: string
@@ -1341,6 +1405,8 @@ export type HostUpdateWithoutRolloutsInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   name?: Prisma.StringFieldUpdateOperationsInput | string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   secretHash?: Prisma.StringFieldUpdateOperationsInput | string
   agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
   kernel?: Prisma.StringFieldUpdateOperationsInput | string
@@ -1366,6 +1432,8 @@ export type HostUncheckedUpdateWithoutRolloutsInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   name?: Prisma.StringFieldUpdateOperationsInput | string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   secretHash?: Prisma.StringFieldUpdateOperationsInput | string
   agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
   kernel?: Prisma.StringFieldUpdateOperationsInput | string
@@ -1391,6 +1459,8 @@ export type HostCreateManyDesiredVersionInput = {
   id?: string
   name: string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Date | string | null
   secretHash: string
   agentVersion?: string
   kernel?: string
@@ -1414,6 +1484,8 @@ export type HostCreateManyAppliedVersionInput = {
   id?: string
   name: string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Date | string | null
   secretHash: string
   agentVersion?: string
   kernel?: string
@@ -1437,6 +1509,8 @@ export type HostUpdateWithoutDesiredVersionInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   name?: Prisma.StringFieldUpdateOperationsInput | string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   secretHash?: Prisma.StringFieldUpdateOperationsInput | string
   agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
   kernel?: Prisma.StringFieldUpdateOperationsInput | string
@@ -1462,6 +1536,8 @@ export type HostUncheckedUpdateWithoutDesiredVersionInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   name?: Prisma.StringFieldUpdateOperationsInput | string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   secretHash?: Prisma.StringFieldUpdateOperationsInput | string
   agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
   kernel?: Prisma.StringFieldUpdateOperationsInput | string
@@ -1487,6 +1563,8 @@ export type HostUncheckedUpdateManyWithoutDesiredVersionInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   name?: Prisma.StringFieldUpdateOperationsInput | string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   secretHash?: Prisma.StringFieldUpdateOperationsInput | string
   agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
   kernel?: Prisma.StringFieldUpdateOperationsInput | string
@@ -1510,6 +1588,8 @@ export type HostUpdateWithoutAppliedVersionInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   name?: Prisma.StringFieldUpdateOperationsInput | string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   secretHash?: Prisma.StringFieldUpdateOperationsInput | string
   agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
   kernel?: Prisma.StringFieldUpdateOperationsInput | string
@@ -1535,6 +1615,8 @@ export type HostUncheckedUpdateWithoutAppliedVersionInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   name?: Prisma.StringFieldUpdateOperationsInput | string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   secretHash?: Prisma.StringFieldUpdateOperationsInput | string
   agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
   kernel?: Prisma.StringFieldUpdateOperationsInput | string
@@ -1560,6 +1642,8 @@ export type HostUncheckedUpdateManyWithoutAppliedVersionInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   name?: Prisma.StringFieldUpdateOperationsInput | string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   secretHash?: Prisma.StringFieldUpdateOperationsInput | string
   agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
   kernel?: Prisma.StringFieldUpdateOperationsInput | string
@@ -1583,6 +1667,8 @@ export type HostCreateManyActiveRolloutInput = {
   id?: string
   name: string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Date | string | null
   secretHash: string
   agentVersion?: string
   kernel?: string
@@ -1606,6 +1692,8 @@ export type HostUpdateWithoutActiveRolloutInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   name?: Prisma.StringFieldUpdateOperationsInput | string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   secretHash?: Prisma.StringFieldUpdateOperationsInput | string
   agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
   kernel?: Prisma.StringFieldUpdateOperationsInput | string
@@ -1631,6 +1719,8 @@ export type HostUncheckedUpdateWithoutActiveRolloutInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   name?: Prisma.StringFieldUpdateOperationsInput | string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   secretHash?: Prisma.StringFieldUpdateOperationsInput | string
   agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
   kernel?: Prisma.StringFieldUpdateOperationsInput | string
@@ -1656,6 +1746,8 @@ export type HostUncheckedUpdateManyWithoutActiveRolloutInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   name?: Prisma.StringFieldUpdateOperationsInput | string
   labels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  agentLabels?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  labelsSetAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   secretHash?: Prisma.StringFieldUpdateOperationsInput | string
   agentVersion?: Prisma.StringFieldUpdateOperationsInput | string
   kernel?: Prisma.StringFieldUpdateOperationsInput | string
@@ -1719,6 +1811,8 @@ export type HostSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = r
   id?: boolean
   name?: boolean
   labels?: boolean
+  agentLabels?: boolean
+  labelsSetAt?: boolean
   secretHash?: boolean
   agentVersion?: boolean
   kernel?: boolean
@@ -1749,6 +1843,8 @@ export type HostSelectCreateManyAndReturn<ExtArgs extends runtime.Types.Extensio
   id?: boolean
   name?: boolean
   labels?: boolean
+  agentLabels?: boolean
+  labelsSetAt?: boolean
   secretHash?: boolean
   agentVersion?: boolean
   kernel?: boolean
@@ -1776,6 +1872,8 @@ export type HostSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Extensio
   id?: boolean
   name?: boolean
   labels?: boolean
+  agentLabels?: boolean
+  labelsSetAt?: boolean
   secretHash?: boolean
   agentVersion?: boolean
   kernel?: boolean
@@ -1803,6 +1901,8 @@ export type HostSelectScalar = {
   id?: boolean
   name?: boolean
   labels?: boolean
+  agentLabels?: boolean
+  labelsSetAt?: boolean
   secretHash?: boolean
   agentVersion?: boolean
   kernel?: boolean
@@ -1823,7 +1923,7 @@ export type HostSelectScalar = {
   activeRolloutId?: boolean
 }
 
-export type HostOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "name" | "labels" | "secretHash" | "agentVersion" | "kernel" | "cgroupMode" | "enrolledAt" | "lastSeenAt" | "connectedTo" | "desiredVersionId" | "appliedVersionId" | "appliedDigest" | "sentNonce" | "sentAt" | "ackedAt" | "lastNackVersionId" | "lastNackReason" | "lastNackAt" | "reportSeq" | "activeRolloutId", ExtArgs["result"]["host"]>
+export type HostOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "name" | "labels" | "agentLabels" | "labelsSetAt" | "secretHash" | "agentVersion" | "kernel" | "cgroupMode" | "enrolledAt" | "lastSeenAt" | "connectedTo" | "desiredVersionId" | "appliedVersionId" | "appliedDigest" | "sentNonce" | "sentAt" | "ackedAt" | "lastNackVersionId" | "lastNackReason" | "lastNackAt" | "reportSeq" | "activeRolloutId", ExtArgs["result"]["host"]>
 export type HostInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   desiredVersion?: boolean | Prisma.Host$desiredVersionArgs<ExtArgs>
   appliedVersion?: boolean | Prisma.Host$appliedVersionArgs<ExtArgs>
@@ -1858,7 +1958,18 @@ export type $HostPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs =
      * Hostname, unique in the fleet.
      */
     name: string
+    /**
+     * The labels selectors match: the agent's, or an operator's once set (labelsSetAt).
+     */
     labels: runtime.JsonValue
+    /**
+     * What the agent says of itself: its enrolment token's labels and its own, merged over at each Hello.
+     */
+    agentLabels: runtime.JsonValue
+    /**
+     * When an operator set the labels; until they hand them back, a Hello leaves them alone.
+     */
+    labelsSetAt: Date | null
     /**
      * sha256 of the host's secret, given at enrolment; the host proves its identity with it.
      */
@@ -2323,6 +2434,8 @@ export interface HostFieldRefs {
   readonly id: Prisma.FieldRef<"Host", 'String'>
   readonly name: Prisma.FieldRef<"Host", 'String'>
   readonly labels: Prisma.FieldRef<"Host", 'Json'>
+  readonly agentLabels: Prisma.FieldRef<"Host", 'Json'>
+  readonly labelsSetAt: Prisma.FieldRef<"Host", 'DateTime'>
   readonly secretHash: Prisma.FieldRef<"Host", 'String'>
   readonly agentVersion: Prisma.FieldRef<"Host", 'String'>
   readonly kernel: Prisma.FieldRef<"Host", 'String'>
