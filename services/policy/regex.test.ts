@@ -119,7 +119,9 @@ describe('compileRegex: analysis time is bounded per document', () => {
       }
     });
     expect(messages[0]).toMatch(/could not be shown safe within/);
-    expect(messages[1]).toMatch(/could not be shown safe within/);
+    // recheck looks at the clock now and then, so the first may overrun its
+    // 300 ms by enough (on a loaded machine) to leave the second nothing.
+    expect(messages[1]).toMatch(/could not be shown safe within|was not analysed/);
     expect(messages[2]).toMatch(/was not analysed: the document's .* budget .* is spent/);
     expect(budget.leftMs).toBeLessThanOrEqual(0);
   });
