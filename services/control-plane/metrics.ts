@@ -6,6 +6,8 @@ export interface Metrics {
   registry: Registry;
   agentsConnected: Gauge;
   assignmentsPushed: Counter;
+  /** Desired-state reads for pushing that failed (PostgreSQL unreachable); retried at the next reconciliation. */
+  reconcileFailures: Counter;
   acks: Counter;
   nacks: Counter;
   /** Seconds from sending an assignment to its ack. */
@@ -29,6 +31,11 @@ export function createMetrics(options: { defaults?: boolean } = {}): Metrics {
     assignmentsPushed: new Counter({
       name: 'oomfleet_assignments_pushed_total',
       help: 'Assignments sent to agents',
+      registers,
+    }),
+    reconcileFailures: new Counter({
+      name: 'oomfleet_desired_read_failures_total',
+      help: 'Reads of desired state for pushing to agents that failed; retried at the next reconciliation',
       registers,
     }),
     acks: new Counter({ name: 'oomfleet_acks_total', help: 'Assignments acknowledged', registers }),

@@ -498,7 +498,82 @@ describe('Connect', () => {
   });
 });
 
+describe('reconciliation', () => {
+  it('a desired-state change whose publish was lost reaches the agent at the next reconciliation', async () => {
+    const [h] = await makeHosts(db, 1);
+    if (!h) throw new Error('host');
+    const f = await testFanout();
+    const s = await startGrpcServer({
+      db,
+      metrics: testMetrics(),
+      reports: sink,
+      fanout: f,
+      replicaId: 'r-reconcile',
+      reconcileEveryMs: 200,
+    });
+    const rc = client(s.port);
+    try {
+      const a = new TestAgent(rc, h.id, h.secret);
+      a.hello();
+      expect((await a.nth('assignment')).versionId).toBe('');
+      // Changed in PostgreSQL, and never published (Redis was down, say).
+      await setDesired(db, [h.id], v(2));
+      const second = await a.nth('assignment', 1);
+      expect(second.versionId).toBe(v(2));
+      // Only what differs is sent: nothing more while the truth stays put.
+      await new Promise((r) => setTimeout(r, 600));
+      expect(a.received.filter((m) => m.msg?.$case === 'assignment')).toHaveLength(2);
+      a.close();
+    } finally {
+      rc.close();
+      await s.close({ graceMs: 50 });
+      await f.close();
+    }
+  });
+});
+
 describe('PostgreSQL errors', () => {
+  it('an outage during reconciliation keeps the streams open; the next one after it sends what changed', async () => {
+    const broken = await freshDatabase('grpcrec');
+    const [h] = await makeHosts(broken, 1);
+    if (!h) throw new Error('host');
+    const p = await makePolicy(broken, 1);
+    const f = await testFanout();
+    const m = testMetrics();
+    const s = await startGrpcServer({
+      db: broken,
+      metrics: m,
+      reports: sink,
+      fanout: f,
+      replicaId: 'r-outage',
+      reconcileEveryMs: 100,
+    });
+    const bc = client(s.port);
+    try {
+      const a = new TestAgent(bc, h.id, h.secret);
+      a.hello();
+      const first = await a.nth('assignment');
+      // The Hello is done once its nonce is stored.
+      await eventually(
+        async () =>
+          (await broken.prisma.host.findUniqueOrThrow({ where: { id: h.id } })).sentNonce ===
+          first.nonce,
+      );
+      await broken.pool.query('ALTER TABLE hosts RENAME TO hosts_gone');
+      await eventually(async () => ((await m.reconcileFailures.get()).values[0]?.value ?? 0) >= 2);
+      expect(a.status).toBeUndefined();
+      await broken.pool.query('ALTER TABLE hosts_gone RENAME TO hosts');
+      await setDesired(broken, [h.id], p.ids[0] ?? null);
+      expect((await a.nth('assignment', 1)).versionId).toBe(p.ids[0]);
+      a.close();
+    } finally {
+      bc.close();
+      await s.close({ graceMs: 50 });
+      await f.close();
+      await broken.drop();
+    }
+  });
+
   it('end the stream with UNAVAILABLE, never the process', async () => {
     const broken = await freshDatabase('grpcbad');
     const [h] = await makeHosts(broken, 1);

@@ -37,6 +37,7 @@ const HELLO_TIMEOUT_MS = 30_000;
 /** lastSeenAt is written at most this often per host from heartbeats. */
 const LAST_SEEN_EVERY_MS = 15_000;
 const SWEEP_EVERY_MS = 5_000;
+const RECONCILE_EVERY_MS = 15_000;
 
 type Call = grpc.ServerDuplexStream<AgentMessage, Buffer>;
 
@@ -492,9 +493,10 @@ export async function startGrpcServer(deps: GrpcDeps): Promise<GrpcServer> {
             false,
           );
         } catch {
-          // Cannot read the truth: let those agents reconnect (and be resent) later.
-          for (const s of targets)
-            fail(s, grpc.status.UNAVAILABLE, 'control plane unavailable, reconnect');
+          // Cannot read the truth now. The agents keep their streams (sent
+          // away, they would only reconnect into the same outage); the next
+          // reconciliation sends them what they lack.
+          metrics.reconcileFailures.inc();
         }
       }
     } finally {
@@ -544,12 +546,21 @@ export async function startGrpcServer(deps: GrpcDeps): Promise<GrpcServer> {
         fail(s, grpc.status.DEADLINE_EXCEEDED, 'no Hello received');
   }, SWEEP_EVERY_MS);
   sweep.unref();
+  // A change whose publish failed (Redis unreachable at that moment) would
+  // otherwise reach the agents only at their next reconnect. Comparing every
+  // stream with the truth now and then bounds that: one query over this
+  // replica's hosts, and a push only where the version sent differs.
+  const reconcile = setInterval(() => {
+    notify([ALL_HOSTS]);
+  }, deps.reconcileEveryMs ?? RECONCILE_EVERY_MS);
+  reconcile.unref();
 
   let closed: Promise<void> | undefined;
   async function close(options: { graceMs?: number } = {}): Promise<void> {
     closing = true;
     unsubscribe();
     clearInterval(sweep);
+    clearInterval(reconcile);
     health.setStatus('', 'NOT_SERVING');
     health.setStatus(AGENT_SERVICE_NAME, 'NOT_SERVING');
     const goAway = encodeControl({

@@ -29,6 +29,11 @@ export interface GrpcDeps {
   tls?: TlsOptions;
   /** Largest message accepted from an agent; 4 MiB unless given. */
   maxMessageBytes?: number;
+  /**
+   * How often every stream is compared with the desired state in PostgreSQL
+   * and sent what it lacks, whatever the fan-out delivered; 15 s unless given.
+   */
+  reconcileEveryMs?: number;
 }
 
 export interface GrpcServer {
