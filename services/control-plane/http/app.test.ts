@@ -575,6 +575,34 @@ describe('tokens', () => {
       uses: 0,
     });
     expect(json(e).token).toMatch(/^ofe_/);
+
+    // Revoking keeps the row and marks it; a second revoke changes nothing. Both are audited.
+    const revoke = () =>
+      as(h, 'admin', {
+        method: 'DELETE',
+        url: `/api/v1/enrollment-tokens/${json(e).id as string}`,
+      });
+    expect((await revoke()).statusCode).toBe(204);
+    const listedAfter = json(
+      await as(h, 'admin', { method: 'GET', url: '/api/v1/enrollment-tokens' }),
+    ).items as Json[];
+    const revoked = listedAfter.find((x) => x.id === json(e).id);
+    expect(revoked?.revokedAt).toEqual(expect.any(String));
+    expect((await revoke()).statusCode).toBe(204);
+    const again = json(await as(h, 'admin', { method: 'GET', url: '/api/v1/enrollment-tokens' }))
+      .items as Json[];
+    expect(again.find((x) => x.id === json(e).id)?.revokedAt).toBe(revoked?.revokedAt);
+    const audit = json(
+      await as(h, 'admin', {
+        method: 'GET',
+        url: `/api/v1/audit?targetId=${json(e).id as string}`,
+      }),
+    ).items as Json[];
+    expect(audit.map((a) => a.action)).toEqual([
+      'enrollment-token.revoke',
+      'enrollment-token.revoke',
+      'enrollment-token.create',
+    ]);
   });
 
   it('ensureAdminToken creates nothing once tokens exist', async () => {

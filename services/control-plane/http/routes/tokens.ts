@@ -4,7 +4,7 @@
 import { Type, type FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import { writeAudit } from '../../audit/audit.ts';
 import { hashToken, newToken } from '../../auth/tokens.ts';
-import type { ApiToken, EnrollmentToken } from '../../store/generated/client.ts';
+import type { ApiToken, EnrollmentToken, Prisma } from '../../store/generated/client.ts';
 import { asLabels } from '../../desired/selector.ts';
 import { ApiError } from '../errors.ts';
 import { actorOf } from '../helpers.ts';
@@ -66,6 +66,51 @@ export const tokenRoutes: FastifyPluginCallbackTypebox = (app, _options, done) =
   const { prisma } = app.deps.db;
   const admin = { role: 'admin' as const };
 
+  /**
+   * DELETE of a token: revoked, not removed (the row stays for the audit
+   * trail); revoking twice changes nothing and still answers 204.
+   */
+  function revokeRoute<T extends { id: string; revokedAt: Date | null }>(o: {
+    path: string;
+    summary: string;
+    find: (tx: Prisma.TransactionClient, id: string) => Promise<T | null>;
+    revoke: (tx: Prisma.TransactionClient, id: string, at: Date) => Promise<T>;
+    notFound: (id: string) => ApiError;
+    action: string;
+    targetType: string;
+    view: (t: T) => unknown;
+  }): void {
+    app.delete(
+      o.path,
+      {
+        config: admin,
+        schema: {
+          summary: o.summary,
+          tags: ['tokens'],
+          params: IdParams,
+          response: withErrors({ 204: Type.Null() }),
+        },
+      },
+      async (request, reply) => {
+        const actor = actorOf(request);
+        await prisma.$transaction(async (tx) => {
+          const before = await o.find(tx, request.params.id);
+          if (!before) throw o.notFound(request.params.id);
+          const after = before.revokedAt ? before : await o.revoke(tx, before.id, new Date());
+          await writeAudit(tx, {
+            actor,
+            action: o.action,
+            targetType: o.targetType,
+            targetId: before.id,
+            before: o.view(before),
+            after: o.view(after),
+          });
+        });
+        return reply.code(204).send(null);
+      },
+    );
+  }
+
   app.post(
     '/tokens',
     {
@@ -120,37 +165,16 @@ export const tokenRoutes: FastifyPluginCallbackTypebox = (app, _options, done) =
     },
   );
 
-  app.delete(
-    '/tokens/:id',
-    {
-      config: admin,
-      schema: {
-        summary: 'Revoke an API token',
-        tags: ['tokens'],
-        params: IdParams,
-        response: withErrors({ 204: Type.Null() }),
-      },
-    },
-    async (request, reply) => {
-      const actor = actorOf(request);
-      await prisma.$transaction(async (tx) => {
-        const before = await tx.apiToken.findUnique({ where: { id: request.params.id } });
-        if (!before) throw new ApiError('token-not-found', `no API token ${request.params.id}`);
-        const after = before.revokedAt
-          ? before
-          : await tx.apiToken.update({ where: { id: before.id }, data: { revokedAt: new Date() } });
-        await writeAudit(tx, {
-          actor,
-          action: 'token.revoke',
-          targetType: 'api_token',
-          targetId: before.id,
-          before: apiTokenView(before),
-          after: apiTokenView(after),
-        });
-      });
-      return reply.code(204).send(null);
-    },
-  );
+  revokeRoute({
+    path: '/tokens/:id',
+    summary: 'Revoke an API token',
+    find: (tx, id) => tx.apiToken.findUnique({ where: { id } }),
+    revoke: (tx, id, at) => tx.apiToken.update({ where: { id }, data: { revokedAt: at } }),
+    notFound: (id) => new ApiError('token-not-found', `no API token ${id}`),
+    action: 'token.revoke',
+    targetType: 'api_token',
+    view: apiTokenView,
+  });
 
   app.post(
     '/enrollment-tokens',
@@ -215,43 +239,15 @@ export const tokenRoutes: FastifyPluginCallbackTypebox = (app, _options, done) =
     },
   );
 
-  app.delete(
-    '/enrollment-tokens/:id',
-    {
-      config: admin,
-      schema: {
-        summary: 'Revoke an enrolment token',
-        tags: ['tokens'],
-        params: IdParams,
-        response: withErrors({ 204: Type.Null() }),
-      },
-    },
-    async (request, reply) => {
-      const actor = actorOf(request);
-      await prisma.$transaction(async (tx) => {
-        const before = await tx.enrollmentToken.findUnique({ where: { id: request.params.id } });
-        if (!before)
-          throw new ApiError(
-            'enrollment-token-not-found',
-            `no enrolment token ${request.params.id}`,
-          );
-        const after = before.revokedAt
-          ? before
-          : await tx.enrollmentToken.update({
-              where: { id: before.id },
-              data: { revokedAt: new Date() },
-            });
-        await writeAudit(tx, {
-          actor,
-          action: 'enrollment-token.revoke',
-          targetType: 'enrollment_token',
-          targetId: before.id,
-          before: enrollmentTokenView(before),
-          after: enrollmentTokenView(after),
-        });
-      });
-      return reply.code(204).send(null);
-    },
-  );
+  revokeRoute({
+    path: '/enrollment-tokens/:id',
+    summary: 'Revoke an enrolment token',
+    find: (tx, id) => tx.enrollmentToken.findUnique({ where: { id } }),
+    revoke: (tx, id, at) => tx.enrollmentToken.update({ where: { id }, data: { revokedAt: at } }),
+    notFound: (id) => new ApiError('enrollment-token-not-found', `no enrolment token ${id}`),
+    action: 'enrollment-token.revoke',
+    targetType: 'enrollment_token',
+    view: enrollmentTokenView,
+  });
   done();
 };
