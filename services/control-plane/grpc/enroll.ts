@@ -38,7 +38,7 @@ export async function enroll(db: Database, req: EnrollRequest): Promise<EnrollRe
     throw new GrpcError(grpc.status.UNAUTHENTICATED, 'invalid enrolment token');
   const secret = newToken('host');
   const secretHash = hashToken(secret);
-  return db.prisma.$transaction(async (tx) => {
+  const enrolled = await db.prisma.$transaction(async (tx) => {
     const token = await tx.enrollmentToken.findUnique({
       where: { tokenHash: hashToken(req.enrollmentToken) },
     });
@@ -92,7 +92,6 @@ export async function enroll(db: Database, req: EnrollRequest): Promise<EnrollRe
       : await tx.host.create({
           data: { name: req.hostname, labels, agentLabels: labels, secretHash },
         });
-    await tx.enrollmentToken.update({ where: { id: token.id }, data: { uses: { increment: 1 } } });
     await writeAudit(tx, {
       actor: { id: token.id, name: `enrollment token ${token.name}` },
       action: existing ? 'host.reenroll' : 'host.enroll',
@@ -101,6 +100,14 @@ export async function enroll(db: Database, req: EnrollRequest): Promise<EnrollRe
       before: existing ? { name: req.hostname, labels: existing.labels } : undefined,
       after: { name: host.name, labels: host.labels },
     });
-    return { hostId: host.id, hostSecret: secret };
+    return { hostId: host.id, hostSecret: secret, tokenId: token.id };
   });
+  // After the commit, in a statement of its own: inside the transaction every
+  // enrolment with this token would wait for the row lock until the others
+  // commit. The count is informational: if this fails (or the process dies
+  // just here) it is one short, and the host still gets the identity it has.
+  await db.pool
+    .query('UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = $1', [enrolled.tokenId])
+    .catch(() => undefined);
+  return { hostId: enrolled.hostId, hostSecret: enrolled.hostSecret };
 }
