@@ -170,6 +170,19 @@ describe('Enroll', () => {
     expect(again.hostId).toBe(first.hostId);
   });
 
+  it('concurrent first enrolments of one hostname: one host, and no request told the server is down', async () => {
+    const t = await token();
+    const results = await Promise.allSettled(
+      Array.from({ length: 6 }, () => enrollCall({ enrollmentToken: t, hostname: 'race-1' })),
+    );
+    const ok = results.filter((r) => r.status === 'fulfilled');
+    expect(ok.length).toBeGreaterThanOrEqual(1);
+    for (const r of results)
+      if (r.status === 'rejected')
+        expect((r.reason as grpc.ServiceError).code).toBe(grpc.status.ALREADY_EXISTS);
+    expect(await db.prisma.host.count({ where: { name: 'race-1' } })).toBe(1);
+  });
+
   it('refuses unknown, expired and revoked tokens with UNAUTHENTICATED', async () => {
     const expired = await token({ expiresAt: new Date(Date.now() - 1000) });
     const revoked = await token({ revokedAt: new Date() });
