@@ -145,6 +145,7 @@ function restoreKernelOom(statePath) {
 // services/agent/supervisor/supervisor.ts
 import { fork } from "node:child_process";
 var EXIT_CONFIG = 78;
+var FIRST_HEARTBEAT_WITHIN_MS = 15e3;
 function startSupervisor(o) {
   const log = o.log ?? ((line) => process.stderr.write(`${line}
 `));
@@ -165,12 +166,12 @@ function startSupervisor(o) {
         `supervisor: ${why}: kernel OOM handling restored on ${r.restored.length} memcg(s)${r.failed.length ? `, ${r.failed.length} failed: ${r.failed.map((f) => `${f.path}: ${f.error}`).join("; ")}` : ""}`
       );
   };
-  const armWatchdog = (withinMs) => {
+  const armWatchdog = (withinMs, what = "silent") => {
     if (watchdog) clearTimeout(watchdog);
     watchdog = setTimeout(() => {
       if (!restoredForStall) {
         restoredForStall = true;
-        restore(`worker silent for ${withinMs} ms`);
+        restore(`worker ${what} for ${withinMs} ms`);
       }
     }, withinMs);
     watchdog.unref();
@@ -184,6 +185,7 @@ function startSupervisor(o) {
       stdio: ["ignore", "inherit", "inherit", "ipc"]
     });
     child = c;
+    armWatchdog(o.firstHeartbeatWithinMs ?? FIRST_HEARTBEAT_WITHIN_MS, "has sent no heartbeat");
     c.on("message", (m) => {
       const hb = m;
       if (hb.type === "heartbeat" && typeof hb.withinMs === "number") {

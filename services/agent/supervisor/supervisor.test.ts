@@ -25,7 +25,10 @@ function waitFor(cond: () => boolean, timeoutMs: number): Promise<number> {
   });
 }
 
-function supervise(args: string[] = []): { restores: { at: number }[]; lines: string[] } {
+function supervise(
+  args: string[] = [],
+  extra: { firstHeartbeatWithinMs?: number } = {},
+): { restores: { at: number }[]; lines: string[] } {
   const restores: { at: number }[] = [];
   const lines: string[] = [];
   sup = startSupervisor({
@@ -38,6 +41,7 @@ function supervise(args: string[] = []): { restores: { at: number }[]; lines: st
       return { restored: ['/sys/fs/cgroup/memory/x'], failed: [] };
     },
     log: (l) => lines.push(l),
+    ...extra,
   });
   return { restores, lines };
 }
@@ -77,6 +81,14 @@ describe('supervisor', () => {
     } finally {
       process.kill(pid, 'SIGCONT');
     }
+  });
+
+  it('restores kernel OOM handling when a new worker never sends its first heartbeat', async () => {
+    // Beats every 60 s: as good as a worker stuck while it starts.
+    const { restores, lines } = supervise(['60000', '200'], { firstHeartbeatWithinMs: 300 });
+    await waitFor(() => restores.length >= 1, 5000);
+    expect(lines.join('\n')).toMatch(/worker has sent no heartbeat for 300 ms/);
+    expect(sup?.restarts()).toBe(0); // stalled, not dead: left running
   });
 
   it('a worker that keeps sending heartbeats is left alone', async () => {

@@ -18,6 +18,8 @@ export interface Heartbeat {
 /** The worker's exit code for "cannot start with this configuration" (sysexits EX_CONFIG). */
 export const EXIT_CONFIG = 78;
 
+const FIRST_HEARTBEAT_WITHIN_MS = 15_000;
+
 export interface SupervisorOptions {
   /** The worker's entry module and arguments. */
   workerModule: string;
@@ -32,6 +34,12 @@ export interface SupervisorOptions {
   stableAfterMs?: number;
   /** How long a worker may take to exit on SIGTERM before it is killed. */
   stopTimeoutMs?: number;
+  /**
+   * How long a new worker may take to send its first heartbeat (15 s unless
+   * given). It may arm user-space OOM handling from its last-known-good
+   * policy before then, so a worker stuck while starting is a stall too.
+   */
+  firstHeartbeatWithinMs?: number;
   log?: (line: string) => void;
   /** Called when the supervisor stops restarting a worker that cannot start. */
   onGiveUp?: (code: number) => void;
@@ -66,13 +74,13 @@ export function startSupervisor(o: SupervisorOptions): Supervisor {
       );
   };
 
-  const armWatchdog = (withinMs: number): void => {
+  const armWatchdog = (withinMs: number, what = 'silent'): void => {
     if (watchdog) clearTimeout(watchdog);
     watchdog = setTimeout(() => {
       // A stalled worker cannot run its own fallback: hand OOM back to the kernel now.
       if (!restoredForStall) {
         restoredForStall = true;
-        restore(`worker silent for ${withinMs} ms`);
+        restore(`worker ${what} for ${withinMs} ms`);
       }
     }, withinMs);
     watchdog.unref();
@@ -87,6 +95,7 @@ export function startSupervisor(o: SupervisorOptions): Supervisor {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     child = c;
+    armWatchdog(o.firstHeartbeatWithinMs ?? FIRST_HEARTBEAT_WITHIN_MS, 'has sent no heartbeat');
     c.on('message', (m: unknown) => {
       const hb = m as Partial<Heartbeat>;
       if (hb.type === 'heartbeat' && typeof hb.withinMs === 'number') {
