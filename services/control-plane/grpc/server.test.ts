@@ -511,21 +511,30 @@ describe('Connect', () => {
   });
 });
 
+/** A server of its own (own options, own database), closed whatever happens. */
+async function withOwnServer(
+  d: TestDatabase,
+  options: { replicaId: string; reconcileEveryMs?: number },
+  fn: (c: AgentServiceClient, m: Metrics) => Promise<void>,
+): Promise<void> {
+  const f = await testFanout();
+  const m = testMetrics();
+  const s = await startGrpcServer({ db: d, metrics: m, reports: sink, fanout: f, ...options });
+  const own = client(s.port);
+  try {
+    await fn(own, m);
+  } finally {
+    own.close();
+    await s.close({ graceMs: 50 });
+    await f.close();
+  }
+}
+
 describe('reconciliation', () => {
   it('a desired-state change whose publish was lost reaches the agent at the next reconciliation', async () => {
     const [h] = await makeHosts(db, 1);
     if (!h) throw new Error('host');
-    const f = await testFanout();
-    const s = await startGrpcServer({
-      db,
-      metrics: testMetrics(),
-      reports: sink,
-      fanout: f,
-      replicaId: 'r-reconcile',
-      reconcileEveryMs: 200,
-    });
-    const rc = client(s.port);
-    try {
+    await withOwnServer(db, { replicaId: 'r-reconcile', reconcileEveryMs: 200 }, async (rc) => {
       const a = new TestAgent(rc, h.id, h.secret);
       a.hello();
       expect((await a.nth('assignment')).versionId).toBe('');
@@ -537,92 +546,72 @@ describe('reconciliation', () => {
       await new Promise((r) => setTimeout(r, 600));
       expect(a.received.filter((m) => m.msg?.$case === 'assignment')).toHaveLength(2);
       a.close();
-    } finally {
-      rc.close();
-      await s.close({ graceMs: 50 });
-      await f.close();
-    }
+    });
   });
 });
 
 describe('PostgreSQL errors', () => {
   it('an outage during reconciliation keeps the streams open; the next one after it sends what changed', async () => {
     const broken = await freshDatabase('grpcrec');
-    const [h] = await makeHosts(broken, 1);
-    if (!h) throw new Error('host');
-    const p = await makePolicy(broken, 1);
-    const f = await testFanout();
-    const m = testMetrics();
-    const s = await startGrpcServer({
-      db: broken,
-      metrics: m,
-      reports: sink,
-      fanout: f,
-      replicaId: 'r-outage',
-      reconcileEveryMs: 100,
-    });
-    const bc = client(s.port);
     try {
-      const a = new TestAgent(bc, h.id, h.secret);
-      a.hello();
-      const first = await a.nth('assignment');
-      // The Hello is done once its nonce is stored.
-      await eventually(
-        async () =>
-          (await broken.prisma.host.findUniqueOrThrow({ where: { id: h.id } })).sentNonce ===
-          first.nonce,
+      const [h] = await makeHosts(broken, 1);
+      if (!h) throw new Error('host');
+      const p = await makePolicy(broken, 1);
+      await withOwnServer(
+        broken,
+        { replicaId: 'r-outage', reconcileEveryMs: 100 },
+        async (bc, m) => {
+          const a = new TestAgent(bc, h.id, h.secret);
+          a.hello();
+          const first = await a.nth('assignment');
+          // The Hello is done once its nonce is stored.
+          await eventually(
+            async () =>
+              (await broken.prisma.host.findUniqueOrThrow({ where: { id: h.id } })).sentNonce ===
+              first.nonce,
+          );
+          await broken.pool.query('ALTER TABLE hosts RENAME TO hosts_gone');
+          await eventually(
+            async () => ((await m.reconcileFailures.get()).values[0]?.value ?? 0) >= 2,
+          );
+          expect(a.status).toBeUndefined();
+          await broken.pool.query('ALTER TABLE hosts_gone RENAME TO hosts');
+          await setDesired(broken, [h.id], p.ids[0] ?? null);
+          expect((await a.nth('assignment', 1)).versionId).toBe(p.ids[0]);
+          a.close();
+        },
       );
-      await broken.pool.query('ALTER TABLE hosts RENAME TO hosts_gone');
-      await eventually(async () => ((await m.reconcileFailures.get()).values[0]?.value ?? 0) >= 2);
-      expect(a.status).toBeUndefined();
-      await broken.pool.query('ALTER TABLE hosts_gone RENAME TO hosts');
-      await setDesired(broken, [h.id], p.ids[0] ?? null);
-      expect((await a.nth('assignment', 1)).versionId).toBe(p.ids[0]);
-      a.close();
     } finally {
-      bc.close();
-      await s.close({ graceMs: 50 });
-      await f.close();
       await broken.drop();
     }
   });
 
   it('end the stream with UNAVAILABLE, never the process', async () => {
     const broken = await freshDatabase('grpcbad');
-    const [h] = await makeHosts(broken, 1);
-    if (!h) throw new Error('host');
-    const f = await testFanout();
-    const s = await startGrpcServer({
-      db: broken,
-      metrics: testMetrics(),
-      reports: sink,
-      fanout: f,
-      replicaId: 'r-bad',
-    });
-    const bc = client(s.port);
     try {
-      const a = new TestAgent(bc, h.id, h.secret);
-      a.hello();
-      await a.nth('assignment');
-      // the table disappears under the session: the next write fails
-      await broken.pool.query('ALTER TABLE hosts RENAME TO hosts_gone');
-      a.send({
-        $case: 'ack',
-        value: { versionId: '', nonce: (await a.nth('assignment')).nonce, digest: '' },
+      const [h] = await makeHosts(broken, 1);
+      if (!h) throw new Error('host');
+      await withOwnServer(broken, { replicaId: 'r-bad' }, async (bc) => {
+        const a = new TestAgent(bc, h.id, h.secret);
+        a.hello();
+        await a.nth('assignment');
+        // the table disappears under the session: the next write fails
+        await broken.pool.query('ALTER TABLE hosts RENAME TO hosts_gone');
+        a.send({
+          $case: 'ack',
+          value: { versionId: '', nonce: (await a.nth('assignment')).nonce, digest: '' },
+        });
+        expect((await a.ended()).code).toBe(grpc.status.UNAVAILABLE);
+        const b = new TestAgent(bc, h.id, h.secret);
+        b.hello();
+        expect((await b.ended()).code).toBe(grpc.status.UNAVAILABLE);
+        await broken.pool.query('ALTER TABLE hosts_gone RENAME TO hosts');
+        const d = new TestAgent(bc, h.id, h.secret);
+        d.hello();
+        await d.nth('assignment');
+        d.close();
       });
-      expect((await a.ended()).code).toBe(grpc.status.UNAVAILABLE);
-      const b = new TestAgent(bc, h.id, h.secret);
-      b.hello();
-      expect((await b.ended()).code).toBe(grpc.status.UNAVAILABLE);
-      await broken.pool.query('ALTER TABLE hosts_gone RENAME TO hosts');
-      const d = new TestAgent(bc, h.id, h.secret);
-      d.hello();
-      await d.nth('assignment');
-      d.close();
     } finally {
-      bc.close();
-      await s.close({ graceMs: 50 });
-      await f.close();
       await broken.drop();
     }
   });
