@@ -2,7 +2,6 @@
 // agent over real gRPC: labels an operator set stay as set when the agent
 // reconnects and says Hello with its own, until the operator hands them back,
 // and every change is audited.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { SimulatedHost } from '../services/simulator/host.ts';
 import {
@@ -12,6 +11,7 @@ import {
   type Shared,
   type TestControlPlane,
 } from './helpers/control-plane.ts';
+import { eventually } from './helpers/wait.ts';
 
 interface HostView {
   id: string;
@@ -42,16 +42,6 @@ async function hostView(): Promise<HostView> {
   return r.body;
 }
 
-async function until(what: string, check: (h: HostView) => boolean): Promise<HostView> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const h = await cp.api<HostView>('GET', '/api/v1/hosts/labels-1');
-    if (h.status === 200 && check(h.body)) return h.body;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 it('labels an operator set survive the agent reconnecting; handed back, they are the agent’s again', async () => {
   const token = await cp.api<{ token: string }>('POST', '/api/v1/enrollment-tokens', {
     name: 'labels',
@@ -67,7 +57,10 @@ it('labels an operator set survive the agent reconnecting; handed back, they are
     backoffCapMs: 100,
   });
   await host.start();
-  const first = await until('the host to connect', (h) => h.connectedTo !== null);
+  const first = await eventually('the host to connect', async () => {
+    const h = await cp.api<HostView>('GET', '/api/v1/hosts/labels-1');
+    return h.status === 200 && h.body.connectedTo !== null && h.body;
+  });
   const agents = { fleet: 'labels-test', zone: 'a', rack: 'r1' };
   expect(first).toMatchObject({ labels: agents, agentLabels: agents, labelsSetBy: 'agent' });
 
@@ -83,11 +76,7 @@ it('labels an operator set survive the agent reconnecting; handed back, they are
   const sim = host;
   expect(sim.connections.ready).toBe(1);
   sim.dropStream();
-  const deadline = Date.now() + 15_000;
-  while (sim.connections.ready < 2) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for a new Hello');
-    await sleep(20);
-  }
+  await eventually('a new Hello', () => sim.connections.ready >= 2, 15_000);
   const again = await hostView();
   expect(again.labels).toEqual({ zone: 'b', fleet: 'labels-test' });
   expect(again.agentLabels).toEqual(agents);

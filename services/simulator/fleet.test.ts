@@ -13,6 +13,7 @@ import {
   type Shared,
   type TestControlPlane,
 } from '../../test/helpers/control-plane.ts';
+import { eventually } from '../../test/helpers/wait.ts';
 import { startSimulatedFleet, type SimulatedFleet } from './fleet.ts';
 
 const HOSTS = 20;
@@ -54,20 +55,6 @@ let cp: TestControlPlane;
 let fleet: SimulatedFleet | undefined;
 let groupId = '';
 let tight: Version | undefined;
-
-async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 async function simHosts(): Promise<HostView[]> {
   const r = await cp.api<{ items: HostView[] }>('GET', '/api/v1/hosts?label=fleet=sim');

@@ -16,6 +16,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { eventually } from './wait.ts';
 import { afterEach } from 'vitest';
 import { detectMemoryHierarchy } from '../../services/agent/cgroup/detect.ts';
 import { CGROUP_PROCS, V1_FILES } from '../../services/agent/cgroup/fs.ts';
@@ -413,10 +414,5 @@ export async function waitFor(
   timeoutMs = 10_000,
   intervalMs = 10,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(intervalMs);
-  }
+  await eventually(what, cond, timeoutMs, intervalMs);
 }

@@ -15,6 +15,7 @@ import {
 } from '../../proto/oomfleet/v1/agent.ts';
 import { bearer } from './auth.ts';
 import type { ReportSink } from './types.ts';
+import { eventually as waitUntil } from '../../../test/helpers/wait.ts';
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -203,15 +204,9 @@ export class TestAgent {
 }
 
 /** Polls until check returns a value other than undefined/false. */
-export async function eventually<T>(
+export function eventually<T>(
   check: () => Promise<T | undefined | false>,
   timeoutMs = 5000,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  return waitUntil('a condition', check, timeoutMs);
 }

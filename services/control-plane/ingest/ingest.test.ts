@@ -12,6 +12,7 @@ import type { OutcomeEvent } from '../../proto/oomfleet/v1/agent.ts';
 import { createReportQueue, REPORT_JOB, REPORT_JOB_OPTIONS, type ReportSink } from './queue.ts';
 import { startReportIngester, type ReportIngester } from './ingester.ts';
 import { MAX_JOB_EVENTS } from './events.ts';
+import { eventually } from '../../../test/helpers/wait.ts';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const redis = { url: REDIS_URL };
@@ -123,18 +124,8 @@ async function rows(hostId: string, order: 'time, id' | 'id' = 'time, id'): Prom
   return r.rows;
 }
 
-async function until<T>(
-  check: () => Promise<T | undefined | false>,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const until = <T>(check: () => Promise<T | undefined | false>): Promise<T> =>
+  eventually('a condition', check, 15_000);
 
 const countOf = async (hostId: string, n: number): Promise<Row[] | undefined> => {
   const r = await rows(hostId);
