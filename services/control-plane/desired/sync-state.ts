@@ -18,13 +18,27 @@ export interface SyncFields {
 }
 
 /**
+ * No replica holds the host's stream, or none has heard from it for
+ * SILENT_AFTER_MS: the API's DISCONNECTED, a rollout's silent host, and a
+ * hostname another machine may enrol.
+ */
+export function isDisconnected(
+  h: { connectedTo: string | null; lastSeenAt?: Date | null },
+  now = Date.now(),
+): boolean {
+  return (
+    h.connectedTo === null ||
+    (h.lastSeenAt != null && now - h.lastSeenAt.getTime() > SILENT_AFTER_MS)
+  );
+}
+
+/**
  * DISCONNECTED: no replica holds its stream. NACKED: it refused the version
  * it should run. SYNCED: it runs what it should. STALE: sent (or about to
  * be), not yet acknowledged.
  */
 export function syncState(h: SyncFields, now = Date.now()): SyncState {
-  if (h.connectedTo === null) return 'DISCONNECTED';
-  if (h.lastSeenAt && now - h.lastSeenAt.getTime() > SILENT_AFTER_MS) return 'DISCONNECTED';
+  if (isDisconnected(h, now)) return 'DISCONNECTED';
   if (h.appliedVersionId === h.desiredVersionId) return 'SYNCED';
   if (h.lastNackVersionId !== null && h.lastNackVersionId === h.desiredVersionId) return 'NACKED';
   return 'STALE';

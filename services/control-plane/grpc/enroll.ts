@@ -12,7 +12,7 @@ import { hashToken, newToken } from '../auth/tokens.ts';
 import { asLabels } from '../desired/selector.ts';
 import type { Database } from '../store/db.ts';
 import { writeAudit } from '../audit/audit.ts';
-import { SILENT_AFTER_MS, syncState } from '../desired/sync-state.ts';
+import { SILENT_AFTER_MS, isDisconnected } from '../desired/sync-state.ts';
 import type { EnrollRequest, EnrollResponse } from '../../proto/oomfleet/v1/agent.ts';
 import { GrpcError } from './errors.ts';
 import { isUniqueViolation } from '../http/errors.ts';
@@ -65,13 +65,7 @@ export async function enroll(db: Database, req: EnrollRequest): Promise<EnrollRe
         FROM hosts WHERE name = ${req.hostname} FOR UPDATE`;
       if (
         existing &&
-        syncState({
-          connectedTo: existing.connected_to,
-          lastSeenAt: existing.last_seen_at,
-          desiredVersionId: null,
-          appliedVersionId: null,
-          lastNackVersionId: null,
-        }) !== 'DISCONNECTED'
+        !isDisconnected({ connectedTo: existing.connected_to, lastSeenAt: existing.last_seen_at })
       )
         throw new GrpcError(
           grpc.status.ALREADY_EXISTS,

@@ -6,7 +6,7 @@
 // group's hosts not yet on it, over the same window. The last step has none
 // left, so its baseline is the wave's own hosts over a window as long before
 // the rollout began. Host-hours count only time a host was enrolled.
-import { SILENT_AFTER_MS } from '../desired/sync-state.ts';
+import { isDisconnected } from '../desired/sync-state.ts';
 import type { Prisma } from '../store/generated/client.ts';
 import { answerTo } from './answers.ts';
 import { RATE_KINDS, type BaselineStats, type RateKind, type WaveStats } from './gates.ts';
@@ -77,38 +77,32 @@ export async function gateStats(tx: Tx, r: StatsRollout, now: Date): Promise<Gat
   const acked = (h: HostRow): boolean => answerTo(h, r.versionId) === 'acked';
   const nacked = (h: HostRow): boolean => answerTo(h, r.versionId) === 'nacked';
   const gone = (h: HostRow): boolean =>
-    h.connected_to === null ||
-    (h.last_seen_at !== null && now.getTime() - h.last_seen_at.getTime() > SILENT_AFTER_MS);
+    isDisconnected({ connectedTo: h.connected_to, lastSeenAt: h.last_seen_at }, now.getTime());
 
   const span = to.getTime() - from.getTime();
   const [baselineHosts, bFrom, bTo] =
     rest.length > 0
       ? [rest, from, to]
       : [wave, new Date(r.createdAt.getTime() - span), r.createdAt];
+  /** Hosts, their host-hours and their outcome counts over a window. */
+  const sample = async (of: HostRow[], a: Date, b: Date) => ({
+    hosts: of.length,
+    hostHours: hostHours(of, a.getTime(), b.getTime()),
+    counts: await counts(
+      tx,
+      of.map((h) => h.host_id),
+      a,
+      b,
+    ),
+  });
   return {
     wave: {
-      hosts: wave.length,
+      ...(await sample(wave, from, to)),
       nacked: wave.filter(nacked).length,
       // No answer to the assignment, or no longer connected.
       silent: wave.filter((h) => !nacked(h) && (!acked(h) || gone(h))).length,
-      hostHours: hostHours(wave, from.getTime(), to.getTime()),
-      counts: await counts(
-        tx,
-        wave.map((h) => h.host_id),
-        from,
-        to,
-      ),
     },
-    baseline: {
-      hosts: baselineHosts.length,
-      hostHours: hostHours(baselineHosts, bFrom.getTime(), bTo.getTime()),
-      counts: await counts(
-        tx,
-        baselineHosts.map((h) => h.host_id),
-        bFrom,
-        bTo,
-      ),
-    },
+    baseline: await sample(baselineHosts, bFrom, bTo),
     window: {
       from: from.toISOString(),
       to: to.toISOString(),

@@ -165,6 +165,16 @@ export async function rolloutViews(
   return rollouts.map((r) => rolloutView(r, hostRows.get(r.id) ?? [], options));
 }
 
+/** The view of one rollout. */
+export async function oneRolloutView(
+  db: Database,
+  r: Row,
+  options: { hosts: boolean } = { hosts: true },
+): Promise<RolloutView> {
+  const hostRows = await hostRowsOf(db, [r.id]);
+  return rolloutView(r, hostRows.get(r.id) ?? [], options);
+}
+
 function rolloutView(r: Row, rows: HostRow[], options: { hosts: boolean }): RolloutView {
   const hosts: HostView[] = rows.map((h) => ({
     hostId: h.host_id,

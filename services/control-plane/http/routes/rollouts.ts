@@ -7,7 +7,7 @@ import { createRollout } from '../../rollouts/create.ts';
 import { DEFAULT_THRESHOLDS } from '../../rollouts/gates.ts';
 import type { Action } from '../../rollouts/machine.ts';
 import { DEFAULT_SETTINGS, ROLLOUT_STATES, type RolloutSettings } from '../../rollouts/model.ts';
-import { rolloutInclude, rolloutViews } from '../../rollouts/view.ts';
+import { oneRolloutView, rolloutInclude, rolloutViews } from '../../rollouts/view.ts';
 import { ApiError } from '../errors.ts';
 import { actorOf } from '../helpers.ts';
 import { DateTime, IdParams, Nullable, Uuid, withErrors } from '../schemas.ts';
@@ -148,9 +148,7 @@ export const rolloutRoutes: FastifyPluginCallbackTypebox = (app, _options, done)
   async function view(id: string, hosts = true) {
     const r = await prisma.rollout.findUnique({ where: { id }, include: rolloutInclude });
     if (!r) throw new ApiError('rollout-not-found', `no rollout ${id}`);
-    const [view] = await rolloutViews(db, [r], { hosts });
-    if (!view) throw new Error('a rollout without a view');
-    return view;
+    return oneRolloutView(db, r, { hosts });
   }
 
   app.post(
